@@ -270,8 +270,10 @@ cmd_readdress() {
   local s; s=$(state_of "$n")
   anchor_pid "$n" >/dev/null || die "host $n is not running"
   local old; old=$(sed -n 's/^BERTH_TH_IP=//p' "$s/info.env")
-  ip -n "$(ns_of "$n")" addr del "$old/32" dev eth0
+  # New address first: removing a device's last address makes the kernel flush its routes.
   ip -n "$(ns_of "$n")" addr add "$new/32" dev eth0
+  ip -n "$(ns_of "$n")" addr del "$old/32" dev eth0
+  ip -n "$(ns_of "$n")" route replace "$HOST_SIDE/32" dev eth0
   ip route del "$old/32" dev "bth$n" 2>/dev/null || true
   ip route replace "$new/32" dev "bth$n" src "$HOST_SIDE"
   write_info "$n" "$new"

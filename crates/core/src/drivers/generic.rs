@@ -1,0 +1,298 @@
+//! `generic`: a server that already exists and that Berth reaches over SSH. Berth installs and
+//! configures Docker on it, never reboots it, and on `rm` puts its Docker configuration back.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    Driver, DriverContext, DriverInfo, DriverKind, DriverOptions, MachineState, OptionKind,
+    OptionSpec, RestartKind,
+};
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::ssh::SshTarget;
+
+pub fn info() -> DriverInfo {
+    DriverInfo {
+        name: "generic",
+        title: "Existing server (SSH)",
+        description: "A Linux server you can already log in to with an SSH key. Berth installs Docker if it is missing and secures it with TLS.",
+        kind: DriverKind::Existing,
+        options: vec![
+            OptionSpec {
+                name: "generic-ip-address",
+                kind: OptionKind::String,
+                default: None,
+                env: Some("GENERIC_IP_ADDRESS"),
+                help: "IP address or host name of the server",
+                required: true,
+                label: "Address",
+            },
+            OptionSpec {
+                name: "generic-ssh-user",
+                kind: OptionKind::String,
+                default: Some("root"),
+                env: Some("GENERIC_SSH_USER"),
+                help: "SSH user: root, or a user with passwordless sudo",
+                required: false,
+                label: "SSH user",
+            },
+            OptionSpec {
+                name: "generic-ssh-key",
+                kind: OptionKind::Path,
+                default: None,
+                env: Some("GENERIC_SSH_KEY"),
+                help: "private key that logs in to the server (default: ~/.ssh/id_ed25519, id_ecdsa, id_rsa)",
+                required: false,
+                label: "SSH private key",
+            },
+            OptionSpec {
+                name: "generic-ssh-port",
+                kind: OptionKind::Int,
+                default: Some("22"),
+                env: Some("GENERIC_SSH_PORT"),
+                help: "SSH port",
+                required: false,
+                label: "SSH port",
+            },
+            OptionSpec {
+                name: "generic-engine-port",
+                kind: OptionKind::Int,
+                default: Some("2376"),
+                env: Some("GENERIC_ENGINE_PORT"),
+                help: "port dockerd listens on with TLS",
+                required: false,
+                label: "Docker port",
+            },
+        ],
+    }
+}
+
+/// Stored as docker-machine's generic driver stored itself.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GenericConfig {
+    #[serde(rename = "IPAddress")]
+    pub ip_address: String,
+    #[serde(rename = "MachineName")]
+    pub machine_name: String,
+    #[serde(rename = "SSHUser")]
+    pub ssh_user: String,
+    #[serde(rename = "SSHPort")]
+    pub ssh_port: u16,
+    /// Berth's copy of the key (0600) in the machine directory; empty = the user's default keys.
+    #[serde(rename = "SSHKeyPath")]
+    pub ssh_key_path: String,
+    /// The key path the user gave.
+    #[serde(rename = "SSHKey", default)]
+    pub ssh_key: String,
+    #[serde(rename = "EnginePort")]
+    pub engine_port: u16,
+}
+
+pub struct Generic {
+    cfg: GenericConfig,
+}
+
+fn valid_host(h: &str) -> bool {
+    let h = h.trim_start_matches('[').trim_end_matches(']');
+    h.parse::<std::net::IpAddr>().is_ok()
+        || (!h.is_empty()
+            && h.len() <= 253
+            && h.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                    && !l.starts_with('-')
+            }))
+}
+
+impl Generic {
+    pub fn from_options(name: &str, info: &DriverInfo, o: &DriverOptions) -> Result<Self> {
+        let ip = o.string(info, "generic-ip-address")?.trim().to_string();
+        if !valid_host(&ip) {
+            return Err(Error::invalid(format!(
+                "--generic-ip-address \"{ip}\" is not an IP address or host name"
+            )));
+        }
+        let user = o.string(info, "generic-ssh-user")?.trim().to_string();
+        if user.is_empty()
+            || !user
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        {
+            return Err(Error::invalid(format!(
+                "--generic-ssh-user \"{user}\" is not a valid user name"
+            )));
+        }
+        let key = o.string(info, "generic-ssh-key")?;
+        let key = if key.is_empty() {
+            String::new()
+        } else {
+            expand_home(&key)
+        };
+        Ok(Generic {
+            cfg: GenericConfig {
+                ip_address: ip,
+                machine_name: name.to_string(),
+                ssh_user: user,
+                ssh_port: o.port(info, "generic-ssh-port")?,
+                ssh_key_path: String::new(),
+                ssh_key: key,
+                engine_port: o.port(info, "generic-engine-port")?,
+            },
+        })
+    }
+
+    pub fn from_config(v: serde_json::Value) -> serde_json::Result<Self> {
+        Ok(Generic {
+            cfg: serde_json::from_value(v)?,
+        })
+    }
+
+    pub fn config_mut(&mut self) -> &mut GenericConfig {
+        &mut self.cfg
+    }
+}
+
+fn expand_home(p: &str) -> String {
+    match (p.strip_prefix("~/"), dirs::home_dir()) {
+        (Some(rest), Some(home)) => home.join(rest).display().to_string(),
+        _ => p.to_string(),
+    }
+}
+
+#[async_trait]
+impl Driver for Generic {
+    fn name(&self) -> &'static str {
+        "generic"
+    }
+    fn config(&self) -> serde_json::Value {
+        serde_json::to_value(&self.cfg).unwrap_or_default()
+    }
+    fn address(&self) -> Result<String> {
+        Ok(self.cfg.ip_address.clone())
+    }
+    fn engine_url(&self) -> Result<String> {
+        let host = &self.cfg.ip_address;
+        let host = if host.contains(':') && !host.starts_with('[') {
+            format!("[{host}]")
+        } else {
+            host.clone()
+        };
+        Ok(format!("tcp://{host}:{}", self.cfg.engine_port))
+    }
+    fn engine_port(&self) -> u16 {
+        self.cfg.engine_port
+    }
+    fn ssh_target(&self) -> Option<SshTarget> {
+        Some(SshTarget {
+            host: self.cfg.ip_address.clone(),
+            port: self.cfg.ssh_port,
+            user: self.cfg.ssh_user.clone(),
+            key: (!self.cfg.ssh_key_path.is_empty()).then(|| PathBuf::from(&self.cfg.ssh_key_path)),
+        })
+    }
+    fn restart_kind(&self) -> RestartKind {
+        RestartKind::Engine
+    }
+
+    async fn pre_create_check(&self) -> Result<()> {
+        if !self.cfg.ssh_key.is_empty() {
+            let p = PathBuf::from(&self.cfg.ssh_key);
+            if !p.is_file() {
+                return Err(
+                    Error::invalid(format!("SSH key does not exist: \"{}\"", p.display()))
+                        .with_hint("pass the private key file with --generic-ssh-key"),
+                );
+            }
+            crate::ssh::load_private_key(&p)?;
+        }
+        Ok(())
+    }
+
+    async fn create(&mut self, ctx: &DriverContext<'_>) -> Result<()> {
+        if self.cfg.ssh_key.is_empty() {
+            ctx.progress.log(
+                "No SSH key given: using your default keys (~/.ssh/id_ed25519, id_ecdsa, id_rsa)",
+            );
+            return Ok(());
+        }
+        // Keep a private copy, as docker-machine did: the machine works even if the original moves.
+        let src = PathBuf::from(&self.cfg.ssh_key);
+        let file = src
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "id_key".into());
+        let dst = ctx.machine_dir.join(&file);
+        fsutil::copy_with_mode(&src, &dst, fsutil::SECRET_MODE)?;
+        let pubkey = PathBuf::from(format!("{}.pub", src.display()));
+        if pubkey.is_file() {
+            fsutil::copy_with_mode(
+                &pubkey,
+                &ctx.machine_dir.join(format!("{file}.pub")),
+                fsutil::PUBLIC_MODE,
+            )?;
+        }
+        self.cfg.ssh_key_path = dst.display().to_string();
+        Ok(())
+    }
+
+    async fn state(&self, timeout: Duration) -> MachineState {
+        super::tcp_state(&self.cfg.ip_address, self.cfg.ssh_port, timeout).await
+    }
+
+    async fn start(&mut self, _: &DriverContext<'_>) -> Result<()> {
+        Err(unsupported("start"))
+    }
+    async fn stop(&mut self, _: &DriverContext<'_>) -> Result<()> {
+        Err(unsupported("stop"))
+    }
+    async fn kill(&mut self, _: &DriverContext<'_>) -> Result<()> {
+        Err(unsupported("kill"))
+    }
+    async fn restart(&mut self, _: &DriverContext<'_>) -> Result<()> {
+        Err(unsupported("reboot"))
+    }
+    async fn remove(&mut self, _: &DriverContext<'_>) -> Result<()> {
+        // The server is not ours to delete; ops::remove undoes the Docker configuration.
+        Ok(())
+    }
+}
+
+fn unsupported(what: &str) -> Error {
+    Error::driver(format!("the generic driver cannot {what} a server")).with_hint(
+        "power the server on or off with its own tools; `berth restart` restarts its Docker daemon",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::drivers::OptionValue;
+
+    #[test]
+    fn hosts() {
+        for ok in ["10.0.0.1", "::1", "[fe80::1]", "example.com", "a-b.c"] {
+            assert!(valid_host(ok), "{ok}");
+        }
+        for bad in ["", "a b", "-x.com", "x..y", "a/b", "$(id)", "host;ls"] {
+            assert!(!valid_host(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn from_options_and_urls() {
+        let info = info();
+        let mut o = DriverOptions::default();
+        o.set("generic-ip-address", OptionValue::Str("fe80::2".into()));
+        o.set("generic-engine-port", OptionValue::Str("12376".into()));
+        let g = Generic::from_options("m", &info, &o).unwrap();
+        assert_eq!(g.engine_url().unwrap(), "tcp://[fe80::2]:12376");
+        assert_eq!(g.ssh_target().unwrap().user, "root");
+        o.set("generic-ssh-user", OptionValue::Str("bob; rm".into()));
+        assert!(Generic::from_options("m", &info, &o).is_err());
+    }
+}

@@ -1,0 +1,384 @@
+//! Drivers: where a machine lives. Each one declares a typed option schema (the CLI's
+//! `--<driver>-*` flags and the GUI's create form are both generated from it) and implements
+//! one async trait. Its configuration is stored verbatim in machine.json's `Driver` object.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::machine::Machine;
+use crate::progress::Progress;
+use crate::ssh::SshTarget;
+
+pub mod generic;
+pub mod none;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptionKind {
+    String,
+    Int,
+    Bool,
+    /// Repeatable flag.
+    StringList,
+    /// A local file the user picks.
+    Path,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OptionSpec {
+    /// Flag name without the dashes, e.g. `generic-ip-address`.
+    pub name: &'static str,
+    pub kind: OptionKind,
+    pub default: Option<&'static str>,
+    pub env: Option<&'static str>,
+    pub help: &'static str,
+    pub required: bool,
+    /// A short label for forms.
+    pub label: &'static str,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DriverKind {
+    /// A VM on this computer.
+    Local,
+    Cloud,
+    /// A server that already exists.
+    Existing,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DriverInfo {
+    pub name: &'static str,
+    pub title: &'static str,
+    pub description: &'static str,
+    pub kind: DriverKind,
+    pub options: Vec<OptionSpec>,
+}
+
+/// Every driver this build knows, in the order the GUI offers them.
+pub fn catalog() -> Vec<DriverInfo> {
+    vec![generic::info(), none::info()]
+}
+
+pub fn driver_info(name: &str) -> Result<DriverInfo> {
+    catalog()
+        .into_iter()
+        .find(|d| d.name == name)
+        .ok_or_else(|| {
+            let names: Vec<_> = catalog().iter().map(|d| d.name).collect();
+            Error::invalid(format!("unknown driver \"{name}\""))
+                .with_hint(format!("available drivers: {}", names.join(", ")))
+        })
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum OptionValue {
+    Bool(bool),
+    Int(i64),
+    List(Vec<String>),
+    Str(String),
+}
+
+/// Values for a driver's options, by flag name. Missing options take their defaults.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+pub struct DriverOptions(pub BTreeMap<String, OptionValue>);
+
+impl DriverOptions {
+    pub fn set(&mut self, name: &str, v: OptionValue) {
+        self.0.insert(name.to_string(), v);
+    }
+
+    fn spec<'a>(&self, info: &'a DriverInfo, name: &str) -> &'a OptionSpec {
+        info.options
+            .iter()
+            .find(|o| o.name == name)
+            .unwrap_or_else(|| panic!("driver {} has no option {name}", info.name))
+    }
+
+    /// A string option: the given value, else its environment variable, else its default.
+    pub fn string(&self, info: &DriverInfo, name: &str) -> Result<String> {
+        let spec = self.spec(info, name);
+        let v = match self.0.get(name) {
+            Some(OptionValue::Str(s)) => s.clone(),
+            Some(other) => {
+                return Err(Error::invalid(format!(
+                    "--{name} expects a value, got {other:?}"
+                )));
+            }
+            None => spec
+                .env
+                .and_then(|e| std::env::var(e).ok())
+                .or_else(|| spec.default.map(str::to_string))
+                .unwrap_or_default(),
+        };
+        if spec.required && v.trim().is_empty() {
+            return Err(
+                Error::invalid(format!("the {} driver needs --{name}", info.name))
+                    .with_hint(spec.help),
+            );
+        }
+        Ok(v)
+    }
+
+    pub fn int(&self, info: &DriverInfo, name: &str) -> Result<i64> {
+        match self.0.get(name) {
+            Some(OptionValue::Int(i)) => Ok(*i),
+            Some(OptionValue::Str(s)) => s
+                .trim()
+                .parse()
+                .map_err(|_| Error::invalid(format!("--{name} must be a number, got \"{s}\""))),
+            Some(other) => Err(Error::invalid(format!(
+                "--{name} must be a number, got {other:?}"
+            ))),
+            None => {
+                let text = self.string(info, name)?;
+                text.trim().parse().map_err(|_| {
+                    Error::invalid(format!("--{name} must be a number, got \"{text}\""))
+                })
+            }
+        }
+    }
+
+    pub fn port(&self, info: &DriverInfo, name: &str) -> Result<u16> {
+        let v = self.int(info, name)?;
+        u16::try_from(v).ok().filter(|p| *p > 0).ok_or_else(|| {
+            Error::invalid(format!("--{name} must be a port number (1-65535), got {v}"))
+        })
+    }
+
+    pub fn bool(&self, info: &DriverInfo, name: &str) -> Result<bool> {
+        match self.0.get(name) {
+            Some(OptionValue::Bool(b)) => Ok(*b),
+            Some(OptionValue::Str(s)) => parse_bool(name, s),
+            Some(other) => Err(Error::invalid(format!(
+                "--{name} is a switch, got {other:?}"
+            ))),
+            None => match self
+                .spec(info, name)
+                .env
+                .and_then(|e| std::env::var(e).ok())
+            {
+                Some(s) => parse_bool(name, &s),
+                None => Ok(false),
+            },
+        }
+    }
+
+    pub fn list(&self, name: &str) -> Vec<String> {
+        match self.0.get(name) {
+            Some(OptionValue::List(v)) => v.clone(),
+            Some(OptionValue::Str(s)) if !s.is_empty() => vec![s.clone()],
+            _ => vec![],
+        }
+    }
+
+    /// Fails on options that belong to no option of this driver (a typo, or another driver's).
+    pub fn check_known(&self, info: &DriverInfo) -> Result<()> {
+        for name in self.0.keys() {
+            if !info.options.iter().any(|o| o.name == name) {
+                let owner = catalog()
+                    .into_iter()
+                    .find(|d| d.options.iter().any(|o| o.name == name));
+                let msg = match owner {
+                    Some(d) => format!(
+                        "--{name} belongs to the {} driver, not {}",
+                        d.name, info.name
+                    ),
+                    None => format!("the {} driver has no option --{name}", info.name),
+                };
+                return Err(Error::invalid(msg));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn parse_bool(name: &str, s: &str) -> Result<bool> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "" | "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(Error::invalid(format!(
+            "--{name} must be true or false, got \"{s}\""
+        ))),
+    }
+}
+
+/// Machine states, with docker-machine's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum MachineState {
+    None,
+    Running,
+    Paused,
+    Saved,
+    Stopped,
+    Stopping,
+    Starting,
+    Error,
+    Timeout,
+    NotFound,
+}
+
+impl MachineState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "",
+            Self::Running => "Running",
+            Self::Paused => "Paused",
+            Self::Saved => "Saved",
+            Self::Stopped => "Stopped",
+            Self::Stopping => "Stopping",
+            Self::Starting => "Starting",
+            Self::Error => "Error",
+            Self::Timeout => "Timeout",
+            Self::NotFound => "Not Found",
+        }
+    }
+}
+
+impl std::fmt::Display for MachineState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What `restart` means for a driver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartKind {
+    /// Reboot the machine (VMs, cloud instances).
+    Machine,
+    /// Restart only the Docker daemon (an existing server is not Berth's to reboot).
+    Engine,
+    Unsupported,
+}
+
+pub struct DriverContext<'a> {
+    pub name: &'a str,
+    pub machine_dir: &'a Path,
+    pub progress: &'a dyn Progress,
+}
+
+#[async_trait]
+pub trait Driver: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// The configuration to store in machine.json.
+    fn config(&self) -> serde_json::Value;
+    /// The address clients use to reach the machine (IP or DNS name).
+    fn address(&self) -> Result<String>;
+    fn engine_url(&self) -> Result<String>;
+    fn engine_port(&self) -> u16 {
+        2376
+    }
+    /// How to log in; `None` for drivers without SSH.
+    fn ssh_target(&self) -> Option<SshTarget>;
+    /// Whether create runs the provisioner (the `none` driver only registers an endpoint).
+    fn provisions(&self) -> bool {
+        true
+    }
+    fn restart_kind(&self) -> RestartKind;
+    /// Server certificate SANs besides the address, localhost and --tls-san values.
+    fn extra_sans(&self) -> Vec<String> {
+        vec![]
+    }
+
+    /// Checks that can fail before anything is created (exit code 3 in the CLI).
+    async fn pre_create_check(&self) -> Result<()>;
+    async fn create(&mut self, ctx: &DriverContext<'_>) -> Result<()>;
+    async fn state(&self, timeout: Duration) -> MachineState;
+    async fn start(&mut self, ctx: &DriverContext<'_>) -> Result<()>;
+    async fn stop(&mut self, ctx: &DriverContext<'_>) -> Result<()>;
+    async fn kill(&mut self, ctx: &DriverContext<'_>) -> Result<()>;
+    /// Only called for `RestartKind::Machine`.
+    async fn restart(&mut self, ctx: &DriverContext<'_>) -> Result<()>;
+    /// Deletes what the driver created (VM, instance, keys). Idempotent.
+    async fn remove(&mut self, ctx: &DriverContext<'_>) -> Result<()>;
+}
+
+/// A driver for a new machine, from create options.
+pub fn new_driver(driver: &str, name: &str, opts: &DriverOptions) -> Result<Box<dyn Driver>> {
+    let info = driver_info(driver)?;
+    opts.check_known(&info)?;
+    match driver {
+        "generic" => Ok(Box::new(generic::Generic::from_options(name, &info, opts)?)),
+        "none" => Ok(Box::new(none::NoneDriver::from_options(name, &info, opts)?)),
+        other => Err(Error::invalid(format!("unknown driver \"{other}\""))),
+    }
+}
+
+/// The driver of an existing machine, from its stored configuration.
+pub fn load_driver(machine: &Machine) -> Result<Box<dyn Driver>> {
+    let bad = |e: serde_json::Error| {
+        Error::store(format!(
+            "the {} driver configuration of \"{}\" is damaged: {e}",
+            machine.driver_name, machine.name
+        ))
+    };
+    match machine.driver_name.as_str() {
+        "generic" => Ok(Box::new(
+            generic::Generic::from_config(machine.driver.clone()).map_err(bad)?,
+        )),
+        "none" => Ok(Box::new(
+            none::NoneDriver::from_config(machine.driver.clone()).map_err(bad)?,
+        )),
+        other => Err(Error::store(format!(
+            "machine \"{}\" uses the driver \"{other}\", which this Berth does not have",
+            machine.name
+        ))
+        .with_hint("upgrade Berth")),
+    }
+}
+
+/// TCP reachability, the way generic hosts report their state.
+pub async fn tcp_state(host: &str, port: u16, timeout: Duration) -> MachineState {
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    match tokio::time::timeout(timeout, tokio::net::TcpStream::connect((host, port))).await {
+        Ok(Ok(_)) => MachineState::Running,
+        Ok(Err(_)) => MachineState::Stopped,
+        Err(_) => MachineState::Timeout,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_take_defaults_env_and_validate() {
+        let info = generic::info();
+        let mut o = DriverOptions::default();
+        assert!(o.string(&info, "generic-ip-address").is_err(), "required");
+        o.set("generic-ip-address", OptionValue::Str("10.0.0.2".into()));
+        assert_eq!(o.port(&info, "generic-ssh-port").unwrap(), 22);
+        o.set("generic-ssh-port", OptionValue::Str("70000".into()));
+        assert!(o.port(&info, "generic-ssh-port").is_err());
+        o.set("generic-ssh-port", OptionValue::Str("x".into()));
+        assert!(o.port(&info, "generic-ssh-port").is_err());
+        o.set("virtualbox-memory", OptionValue::Str("1".into()));
+        assert!(o.check_known(&info).is_err());
+    }
+
+    #[test]
+    fn every_option_is_prefixed_by_its_driver() {
+        for d in catalog() {
+            for o in &d.options {
+                assert!(
+                    o.name.starts_with(d.name) || d.name == "none",
+                    "{} has {}",
+                    d.name,
+                    o.name
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! `none`: registers an existing Docker endpoint; nothing is created or provisioned.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    Driver, DriverContext, DriverInfo, DriverKind, DriverOptions, MachineState, OptionKind,
+    OptionSpec, RestartKind,
+};
+use crate::error::{Error, Result};
+use crate::ssh::SshTarget;
+
+pub fn info() -> DriverInfo {
+    DriverInfo {
+        name: "none",
+        title: "Existing Docker endpoint",
+        description: "A Docker daemon that already listens with TLS. Berth only records its address.",
+        kind: DriverKind::Existing,
+        options: vec![OptionSpec {
+            name: "url",
+            kind: OptionKind::String,
+            default: None,
+            env: None,
+            help: "the daemon's URL, e.g. tcp://10.0.0.5:2376",
+            required: true,
+            label: "Docker URL",
+        }],
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NoneConfig {
+    #[serde(rename = "IPAddress")]
+    pub ip_address: String,
+    #[serde(rename = "MachineName")]
+    pub machine_name: String,
+    #[serde(rename = "URL")]
+    pub url: String,
+}
+
+pub struct NoneDriver {
+    cfg: NoneConfig,
+}
+
+/// Splits `tcp://host:port` into host and port.
+pub fn split_url(url: &str) -> Result<(String, u16)> {
+    let rest = url.strip_prefix("tcp://").ok_or_else(|| {
+        Error::invalid(format!("--url \"{url}\" must start with tcp://"))
+            .with_hint("for example tcp://10.0.0.5:2376")
+    })?;
+    let rest = rest.trim_end_matches('/');
+    let (host, port) = rest
+        .rsplit_once(':')
+        .ok_or_else(|| Error::invalid(format!("--url \"{url}\" has no port")))?;
+    let port: u16 = port
+        .parse()
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| Error::invalid(format!("--url \"{url}\" has an invalid port")))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() || host.contains(['/', ' ', '@']) {
+        return Err(Error::invalid(format!(
+            "--url \"{url}\" has an invalid host"
+        )));
+    }
+    Ok((host.to_string(), port))
+}
+
+impl NoneDriver {
+    pub fn from_options(name: &str, info: &DriverInfo, o: &DriverOptions) -> Result<Self> {
+        let url = o.string(info, "url")?;
+        let (host, port) = split_url(&url)?;
+        Ok(NoneDriver {
+            cfg: NoneConfig {
+                ip_address: format!("{host}:{port}"),
+                machine_name: name.to_string(),
+                url,
+            },
+        })
+    }
+    pub fn from_config(v: serde_json::Value) -> serde_json::Result<Self> {
+        Ok(NoneDriver {
+            cfg: serde_json::from_value(v)?,
+        })
+    }
+}
+
+#[async_trait]
+impl Driver for NoneDriver {
+    fn name(&self) -> &'static str {
+        "none"
+    }
+    fn config(&self) -> serde_json::Value {
+        serde_json::to_value(&self.cfg).unwrap_or_default()
+    }
+    fn address(&self) -> Result<String> {
+        Ok(split_url(&self.cfg.url)?.0)
+    }
+    fn engine_url(&self) -> Result<String> {
+        Ok(self.cfg.url.clone())
+    }
+    fn engine_port(&self) -> u16 {
+        split_url(&self.cfg.url).map(|(_, p)| p).unwrap_or(2376)
+    }
+    fn ssh_target(&self) -> Option<SshTarget> {
+        None
+    }
+    fn provisions(&self) -> bool {
+        false
+    }
+    fn restart_kind(&self) -> RestartKind {
+        RestartKind::Unsupported
+    }
+    async fn pre_create_check(&self) -> Result<()> {
+        Ok(())
+    }
+    async fn create(&mut self, _: &DriverContext<'_>) -> Result<()> {
+        Ok(())
+    }
+    async fn state(&self, timeout: Duration) -> MachineState {
+        match split_url(&self.cfg.url) {
+            Ok((h, p)) => super::tcp_state(&h, p, timeout).await,
+            Err(_) => MachineState::Error,
+        }
+    }
+    async fn start(&mut self, _: &DriverContext<'_>) -> Result<()> {
+        Err(Error::driver("hosts without a driver cannot be started"))
+    }
+    async fn stop(&mut self, _: &DriverContext<'_>) -> Result<()> {
+        Err(Error::driver("hosts without a driver cannot be stopped"))
+    }
+    async fn kill(&mut self, _: &DriverContext<'_>) -> Result<()> {
+        Err(Error::driver("hosts without a driver cannot be killed"))
+    }
+    async fn restart(&mut self, _: &DriverContext<'_>) -> Result<()> {
+        Err(Error::driver("hosts without a driver cannot be restarted"))
+    }
+    async fn remove(&mut self, _: &DriverContext<'_>) -> Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            split_url("tcp://10.0.0.5:2376").unwrap(),
+            ("10.0.0.5".into(), 2376)
+        );
+        assert_eq!(split_url("tcp://[::1]:2376").unwrap(), ("::1".into(), 2376));
+        for bad in [
+            "10.0.0.5:2376",
+            "tcp://10.0.0.5",
+            "tcp://:2376",
+            "tcp://h:0",
+            "tcp://h:99999",
+            "tcp://a@b:1",
+        ] {
+            assert!(split_url(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! The Docker Engine API over mutual TLS (bollard). The TLS configuration trusts only the
+//! machine's own CA (bollard's `connect_with_ssl` would also trust every public root and
+//! re-read the OS store on each call) and is built once per certificate set, so `ls` can
+//! query fifty machines with one configuration.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::certs::MachineCerts;
+use crate::error::{Error, Result};
+
+/// Client-side TLS for one certificate set (CA + client cert/key).
+#[derive(Clone)]
+pub struct EngineTls {
+    config: Arc<rustls::ClientConfig>,
+}
+
+impl EngineTls {
+    pub fn from_pem(ca_pem: &[u8], cert_pem: &[u8], key_pem: &[u8]) -> Result<EngineTls> {
+        let bad = |what: &str, e: &dyn std::fmt::Display| {
+            Error::store(format!("cannot use the {what}: {e}"))
+        };
+        let mut roots = rustls::RootCertStore::empty();
+        for c in CertificateDer::pem_slice_iter(ca_pem) {
+            roots
+                .add(c.map_err(|e| bad("CA certificate", &e))?)
+                .map_err(|e| bad("CA certificate", &e))?;
+        }
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| bad("client certificate", &e))?;
+        let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| bad("client key", &e))?;
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| bad("TLS configuration", &e))?
+            .with_root_certificates(roots)
+            .with_client_auth_cert(chain, key)
+            .map_err(|e| bad("client certificate", &e))?;
+        Ok(EngineTls {
+            config: Arc::new(config),
+        })
+    }
+
+    /// The set in a machine's directory (what DOCKER_CERT_PATH points at).
+    pub fn from_machine_dir(dir: &Path) -> Result<EngineTls> {
+        let m = MachineCerts::in_dir(dir);
+        let read = |p: &Path| {
+            std::fs::read(p).map_err(|e| Error::store(format!("cannot read {}: {e}", p.display())))
+        };
+        Self::from_pem(&read(&m.ca)?, &read(&m.cert)?, &read(&m.key)?)
+    }
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct EngineVersion {
+    pub version: String,
+    pub api_version: String,
+    pub os: String,
+    pub arch: String,
+}
+
+/// A Docker client for `url` (`tcp://host:port`), negotiated down to the daemon's API version.
+pub async fn connect(url: &str, tls: &EngineTls, timeout: Duration) -> Result<Docker> {
+    let addr = url
+        .strip_prefix("tcp://")
+        .or_else(|| url.strip_prefix("https://"))
+        .unwrap_or(url);
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(timeout));
+    http.set_nodelay(true);
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config((*tls.config).clone())
+        .https_only()
+        .enable_http1()
+        .wrap_connector(http);
+    let client = Arc::new(
+        Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(1)
+            .build(https),
+    );
+    let transport = move |req: bollard::BollardRequest| {
+        let client = client.clone();
+        async move {
+            client
+                .request(req)
+                .await
+                .map_err(|e| bollard::errors::Error::HyperLegacyError { err: e })
+        }
+    };
+    let docker = Docker::connect_with_custom_transport(
+        transport,
+        Some(format!("https://{addr}")),
+        timeout.as_secs().max(1),
+        bollard::API_DEFAULT_VERSION,
+    )
+    .map_err(|e| Error::engine(format!("cannot set up a Docker client for {url}: {e}")))?;
+    match tokio::time::timeout(timeout, docker.negotiate_version()).await {
+        Err(_) => Err(Error::timeout(format!(
+            "the Docker API at {url} did not answer within {} s",
+            timeout.as_secs_f32()
+        ))),
+        Ok(Err(e)) => Err(describe(url, &e)),
+        Ok(Ok(d)) => Ok(d),
+    }
+}
+
+/// Turns bollard/hyper/rustls errors into what the user needs to know.
+pub fn describe(url: &str, e: &bollard::errors::Error) -> Error {
+    let mut text = e.to_string();
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    let lower = text.to_lowercase();
+    if lower.contains("notvalidforname") || lower.contains("not valid for") {
+        Error::engine(format!(
+            "the Docker daemon at {url} presented a certificate for another address ({text})"
+        ))
+        .with_hint("run `berth regenerate-certs NAME`")
+    } else if lower.contains("unknownissuer")
+        || lower.contains("badcertificate")
+        || lower.contains("certificate")
+    {
+        Error::engine(format!("TLS with the Docker daemon at {url} failed: {text}"))
+            .with_hint("the daemon and this machine's certificates disagree: run `berth regenerate-certs NAME`")
+    } else if lower.contains("connection refused") {
+        Error::engine(format!("nothing answers at {url} (connection refused)")).with_hint(
+            "is dockerd running with TLS on that port? `berth provision NAME` reconfigures it",
+        )
+    } else if lower.contains("timed out") || lower.contains("deadline") {
+        Error::timeout(format!("the Docker API at {url} did not answer in time"))
+    } else {
+        Error::engine(format!("Docker API at {url}: {text}"))
+    }
+}
+
+pub async fn version(docker: &Docker, url: &str) -> Result<EngineVersion> {
+    let v = docker.version().await.map_err(|e| describe(url, &e))?;
+    Ok(EngineVersion {
+        version: v.version.unwrap_or_default(),
+        api_version: v.api_version.unwrap_or_default(),
+        os: v.os.unwrap_or_default(),
+        arch: v.arch.unwrap_or_default(),
+    })
+}
+
+/// Connects and asks for the version: the health check used by ls, status and provisioning.
+pub async fn probe(url: &str, tls: &EngineTls, timeout: Duration) -> Result<EngineVersion> {
+    let deadline = Instant::now() + timeout;
+    let docker = connect(url, tls, timeout).await?;
+    let left = deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_millis(100));
+    match tokio::time::timeout(left, version(&docker, url)).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::timeout(format!(
+            "the Docker API at {url} did not answer in time"
+        ))),
+    }
+}
+
+/// Waits until the daemon answers over TLS (after a restart), retrying quickly at first.
+pub async fn wait_ready(url: &str, tls: &EngineTls, within: Duration) -> Result<EngineVersion> {
+    let deadline = Instant::now() + within;
+    let mut pause = Duration::from_millis(20);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match probe(
+            url,
+            tls,
+            left.min(Duration::from_secs(5))
+                .max(Duration::from_millis(200)),
+        )
+        .await
+        {
+            Ok(v) => return Ok(v),
+            // A certificate problem will not fix itself by waiting.
+            Err(e) if e.message().contains("certificate") => return Err(e),
+            Err(e) if Instant::now() + pause >= deadline => {
+                return Err(e.context(format!("Docker did not answer at {url} within {} s", within.as_secs())).or_hint(
+                    "dockerd runs on the host but its TLS port does not answer from here: a firewall (ufw, firewalld, a cloud security group) may block it",
+                ));
+            }
+            Err(_) => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(500));
+            }
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! One error type for every operation: a kind (drives the CLI exit code and the GUI's icon),
+//! a message saying what went wrong, and an optional hint saying what to do about it.
+
+use std::fmt;
+use std::path::Path;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum ErrorKind {
+    /// Bad names, flags, files or values given by the user.
+    InvalidInput,
+    NotFound,
+    AlreadyExists,
+    /// The driver's pre-create check refused (docker-machine's exit code 3).
+    PreCreate,
+    /// A machine record or the store itself is unreadable.
+    Store,
+    /// Could not reach or log in to the machine over SSH.
+    Ssh,
+    /// The machine's SSH host key differs from the one pinned at first contact.
+    HostKeyChanged,
+    /// Something on the machine failed while installing or configuring Docker.
+    Provision,
+    /// The Docker API did not answer, or answered with an error.
+    Engine,
+    /// The driver cannot do this (e.g. start a generic machine) or its backend failed.
+    Driver,
+    Timeout,
+    Busy,
+    Io,
+    Cancelled,
+}
+
+#[derive(Debug, Clone)]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+    hint: Option<String>,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error {
+            kind,
+            message: message.into(),
+            hint: None,
+        }
+    }
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidInput, message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotFound, message)
+    }
+    pub fn store(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Store, message)
+    }
+    pub fn ssh(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Ssh, message)
+    }
+    pub fn provision(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Provision, message)
+    }
+    pub fn engine(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Engine, message)
+    }
+    pub fn driver(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Driver, message)
+    }
+    pub fn timeout(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Timeout, message)
+    }
+    pub fn io(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Io, message)
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+    /// Keeps an existing hint; adds this one only when there is none.
+    pub fn or_hint(mut self, hint: impl Into<String>) -> Self {
+        if self.hint.is_none() {
+            self.hint = Some(hint.into());
+        }
+        self
+    }
+    /// Prefixes the message with what was being done, keeping kind and hint.
+    pub fn context(mut self, what: impl fmt::Display) -> Self {
+        self.message = format!("{what}: {}", self.message);
+        self
+    }
+    pub fn with_kind(mut self, kind: ErrorKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+    pub fn hint(&self) -> Option<&str> {
+        self.hint.as_deref()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Attaches the path and the action to an I/O error, so "No such file or directory" never
+/// reaches the user without saying which file.
+pub trait IoContext<T> {
+    fn at(self, action: &str, path: &Path) -> Result<T>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn at(self, action: &str, path: &Path) -> Result<T> {
+        self.map_err(|e| {
+            let kind = match e.kind() {
+                std::io::ErrorKind::NotFound => ErrorKind::NotFound,
+                _ => ErrorKind::Io,
+            };
+            let err = Error::new(kind, format!("cannot {action} {}: {e}", path.display()));
+            if e.kind() == std::io::ErrorKind::PermissionDenied {
+                err.with_hint(format!(
+                    "check the owner and permissions of {}",
+                    path.display()
+                ))
+            } else {
+                err
+            }
+        })
+    }
+}

@@ -1,0 +1,124 @@
+//! The docker client's view of a machine: env variables, `config` flags, the active host.
+//! These run with no network access in the common case (≈ 2 ms); only a certificate that no
+//! longer fits the machine's address triggers a repair over SSH.
+
+use crate::certs;
+use crate::error::{Error, Result};
+use crate::shellenv::{self, ActiveFiles};
+
+use super::{Berth, ProgressRef};
+
+impl Berth {
+    /// Checks the server certificate locally and, if the machine's address moved or the
+    /// certificate is about to expire, issues and installs a new one (dockerd restarts with
+    /// live-restore: containers keep running).
+    pub async fn ensure_certs(&self, name: &str, progress: &ProgressRef) -> Result<()> {
+        let (_, d) = self.load_ready(name)?;
+        if !d.provisions() {
+            return Ok(());
+        }
+        let dir = self.store.machine_dir(name);
+        if let Some(problem) = certs::check_server_cert(&dir, &d.address()?) {
+            progress.warn(format!("{}: issuing a new one", problem.describe(name)));
+            self.regenerate_certs(name, false, progress).await?;
+        }
+        Ok(())
+    }
+
+    /// The variables `env` prints, in docker-machine's order.
+    pub async fn env_vars(
+        &self,
+        name: &str,
+        no_proxy: bool,
+        progress: &ProgressRef,
+    ) -> Result<Vec<(String, String)>> {
+        self.ensure_certs(name, progress).await?;
+        let (_, d) = self.load_ready(name)?;
+        let mut vars = shellenv::docker_env(&d.engine_url()?, &self.store.machine_dir(name), name);
+        if no_proxy {
+            vars.push(shellenv::no_proxy_var(&d.address()?));
+        }
+        Ok(vars)
+    }
+
+    /// `config`: the docker CLI flags for this machine, one per line.
+    pub async fn config_flags(&self, name: &str, progress: &ProgressRef) -> Result<String> {
+        self.ensure_certs(name, progress).await?;
+        let (_, d) = self.load_ready(name)?;
+        let dir = self.store.machine_dir(name);
+        let q = |f: &str| go_quote(&dir.join(f).display().to_string());
+        Ok(format!(
+            "--tlsverify\n--tlscacert={}\n--tlscert={}\n--tlskey={}\n-H={}\n",
+            q("ca.pem"),
+            q("cert.pem"),
+            q("key.pem"),
+            d.engine_url()?
+        ))
+    }
+
+    /// Makes `name` the active host for new shells (`None`: the local Docker). The files in
+    /// `<store>/active/` are what shell profiles source.
+    pub async fn use_machine(&self, name: Option<&str>, progress: &ProgressRef) -> Result<()> {
+        let active = ActiveFiles::in_store(self.store.root());
+        match name {
+            None => active.write(None, &[]),
+            Some(n) => {
+                let vars = self.env_vars(n, false, progress).await?;
+                active.write(Some(n), &vars)
+            }
+        }
+    }
+
+    /// The active host: the machine whose URL is `$DOCKER_HOST` (docker-machine's rule), or
+    /// when DOCKER_HOST is unset, the one chosen with `berth use`.
+    pub fn active(&self) -> Result<String> {
+        match std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()) {
+            Some(host) => {
+                for name in self.store.names()? {
+                    if self.url(&name).is_ok_and(|u| u == host) {
+                        return Ok(name);
+                    }
+                }
+                Err(Error::not_found(format!(
+                    "No active host found (DOCKER_HOST={host} is not a Berth machine)"
+                )))
+            }
+            None => ActiveFiles::in_store(self.store.root())
+                .current()
+                .filter(|n| self.store.exists(n))
+                .ok_or_else(|| {
+                    Error::not_found("No active host found")
+                        .with_hint("choose one with `berth use NAME`")
+                }),
+        }
+    }
+}
+
+/// Go's %q for paths (docker-machine printed config paths that way).
+pub fn go_quote(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn go_quoting() {
+        assert_eq!(
+            super::go_quote("C:\\Users\\a b\\\"x\""),
+            "\"C:\\\\Users\\\\a b\\\\\\\"x\\\"\""
+        );
+        assert_eq!(super::go_quote("/home/u/.berth"), "\"/home/u/.berth\"");
+    }
+}

@@ -1,0 +1,424 @@
+//! The on-disk store.
+//!
+//! ```text
+//! <root>/                     0700   BERTH_STORAGE_PATH, or the platform data dir + "berth"
+//!   certs/                    0700   ca.pem ca-key.pem cert.pem key.pem (shared by all machines)
+//!   machines/                 0700
+//!     .locks/NAME.lock               one flock per machine: writers serialise on it
+//!     NAME/                   0700   machine.json (0600), id_* keys (0600), ca.pem cert.pem
+//!                                    key.pem server.pem server-key.pem (keys 0600)
+//! ```
+//! Readers never lock: every file is replaced atomically, so they see a whole old or a whole new
+//! version. A machine that fails to load is reported on its own; it never hides the others.
+
+use std::cmp::Ordering;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, ErrorKind, IoContext, Result};
+use crate::fsutil;
+use crate::machine::Machine;
+use crate::names::validate_machine_name;
+
+pub const STORAGE_ENV: &str = "BERTH_STORAGE_PATH";
+pub const MACHINE_FILE: &str = "machine.json";
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+/// Held while a process changes a machine; released on drop.
+#[derive(Debug)]
+pub struct MachineLock {
+    _file: File,
+    name: String,
+}
+
+impl MachineLock {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Store {
+    /// The store at `explicit`, else `$BERTH_STORAGE_PATH`, else the platform data directory.
+    pub fn locate(explicit: Option<PathBuf>) -> Result<Store> {
+        if let Some(p) = explicit.filter(|p| !p.as_os_str().is_empty()) {
+            return Ok(Store::at(p));
+        }
+        if let Some(p) = std::env::var_os(STORAGE_ENV).filter(|p| !p.is_empty()) {
+            return Ok(Store::at(PathBuf::from(p)));
+        }
+        let base = dirs::data_dir().ok_or_else(|| {
+            Error::store("cannot find the user data directory").with_hint(format!(
+                "set {STORAGE_ENV} to the directory Berth should use"
+            ))
+        })?;
+        Ok(Store::at(base.join("berth")))
+    }
+
+    pub fn at(root: impl Into<PathBuf>) -> Store {
+        let root = root.into();
+        // Absolute paths go into env output and machine records.
+        let root = if root.is_relative() {
+            std::env::current_dir()
+                .map(|d| d.join(&root))
+                .unwrap_or(root)
+        } else {
+            root
+        };
+        Store { root }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    pub fn certs_dir(&self) -> PathBuf {
+        self.root.join("certs")
+    }
+    pub fn cache_dir(&self) -> PathBuf {
+        self.root.join("cache")
+    }
+    pub fn machines_dir(&self) -> PathBuf {
+        self.root.join("machines")
+    }
+    pub fn machine_dir(&self, name: &str) -> PathBuf {
+        self.machines_dir().join(name)
+    }
+    fn machine_file(&self, name: &str) -> PathBuf {
+        self.machine_dir(name).join(MACHINE_FILE)
+    }
+    fn lock_path(&self, name: &str) -> PathBuf {
+        self.machines_dir()
+            .join(".locks")
+            .join(format!("{name}.lock"))
+    }
+
+    /// Creates the store's directories (0700). Listing a store never creates anything.
+    pub fn init(&self) -> Result<()> {
+        fsutil::ensure_private_dir(&self.root)?;
+        fsutil::ensure_private_dir(&self.machines_dir())?;
+        fsutil::ensure_private_dir(&self.machines_dir().join(".locks"))?;
+        fsutil::ensure_private_dir(&self.certs_dir())
+    }
+
+    pub fn exists(&self, name: &str) -> bool {
+        validate_machine_name(name).is_ok() && self.machine_dir(name).is_dir()
+    }
+
+    /// Machine names in natural order (dev2 before dev10), case-insensitive.
+    pub fn names(&self) -> Result<Vec<String>> {
+        let dir = self.machines_dir();
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+            Err(e) => return Err(e).at("list", &dir),
+        };
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+            .filter_map(|e| e.file_name().to_str().map(str::to_string))
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        names.sort_by(|a, b| natural_cmp(&a.to_lowercase(), &b.to_lowercase()).then(a.cmp(b)));
+        Ok(names)
+    }
+
+    pub fn load(&self, name: &str) -> Result<Machine> {
+        validate_machine_name(name)?;
+        if !self.machine_dir(name).is_dir() {
+            return Err(
+                Error::not_found(format!("machine \"{name}\" does not exist"))
+                    .with_hint("run `berth ls` to list machines, `berth create` to add one"),
+            );
+        }
+        let path = self.machine_file(name);
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let hint = if self.machine_dir(name).join("config.json").exists() {
+                    "this looks like a docker-machine record; Berth keeps its own store"
+                } else {
+                    "the create that made it was interrupted; remove it with `berth rm -f NAME`"
+                };
+                return Err(
+                    Error::store(format!("machine \"{name}\" has no {MACHINE_FILE}"))
+                        .with_hint(hint),
+                );
+            }
+            Err(e) => return Err(e).at("read", &path),
+        };
+        Machine::from_json(name, &text)
+            .map_err(|e| e.or_hint(format!("fix or remove {}", path.display())))
+    }
+
+    /// Every machine, each loaded on its own: a damaged record is an `Err` in its row.
+    pub fn load_all(&self) -> Result<Vec<(String, Result<Machine>)>> {
+        Ok(self
+            .names()?
+            .into_iter()
+            .map(|n| {
+                let m = self.load(&n);
+                (n, m)
+            })
+            .collect())
+    }
+
+    /// Writes the record atomically (0600). The caller holds the machine's lock.
+    pub fn save(&self, machine: &mut Machine) -> Result<()> {
+        validate_machine_name(&machine.name)?;
+        let dir = self.machine_dir(&machine.name);
+        let certs = self.certs_dir();
+        let a = &mut machine.host_options.auth_options;
+        a.cert_dir = certs.display().to_string();
+        a.store_path = dir.display().to_string();
+        a.ca_cert_path = dir.join("ca.pem").display().to_string();
+        a.client_cert_path = dir.join("cert.pem").display().to_string();
+        a.client_key_path = dir.join("key.pem").display().to_string();
+        a.server_cert_path = dir.join("server.pem").display().to_string();
+        a.server_key_path = dir.join("server-key.pem").display().to_string();
+        let mut text = serde_json::to_string_pretty(machine).map_err(|e| {
+            Error::store(format!("cannot encode machine \"{}\": {e}", machine.name))
+        })?;
+        text.push('\n');
+        fsutil::atomic_write(
+            &self.machine_file(&machine.name),
+            text.as_bytes(),
+            fsutil::SECRET_MODE,
+        )
+    }
+
+    /// Claims a new machine name: creates its directory (failing if it exists) and locks it.
+    pub fn reserve(&self, name: &str) -> Result<MachineLock> {
+        validate_machine_name(name)?;
+        self.init()?;
+        let lock = self.lock(name, Duration::from_secs(5))?;
+        let dir = self.machine_dir(name);
+        let mut builder = fs::DirBuilder::new();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(fsutil::DIR_MODE);
+        }
+        match builder.create(&dir) {
+            Ok(()) => Ok(lock),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(Error::new(
+                ErrorKind::AlreadyExists,
+                format!("machine \"{name}\" already exists"),
+            )
+            .with_hint(format!(
+                "choose another name, or remove it first with `berth rm {name}`"
+            ))),
+            Err(e) => Err(e).at("create directory", &dir),
+        }
+    }
+
+    /// Waits up to `wait` for the machine's lock.
+    pub fn lock(&self, name: &str, wait: Duration) -> Result<MachineLock> {
+        validate_machine_name(name)?;
+        let path = self.lock_path(name);
+        if let Some(parent) = path.parent() {
+            fsutil::ensure_private_dir(parent)?;
+        }
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .at("open lock", &path)?;
+        let deadline = Instant::now() + wait;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(25));
+                }
+                Err(fs::TryLockError::WouldBlock) => {
+                    let holder = fs::read_to_string(&path).unwrap_or_default();
+                    return Err(Error::new(
+                        ErrorKind::Busy,
+                        format!(
+                            "machine \"{name}\" is busy: another berth process ({}) is changing it",
+                            holder.trim()
+                        ),
+                    )
+                    .with_hint("wait for it to finish, then try again"));
+                }
+                Err(fs::TryLockError::Error(e)) => return Err(e).at("lock", &path),
+            }
+        }
+        let _ = file.set_len(0);
+        let _ = write!(file, "pid {}", std::process::id());
+        Ok(MachineLock {
+            _file: file,
+            name: name.to_string(),
+        })
+    }
+
+    /// True while another process holds the machine's lock (a create or provision in progress).
+    pub fn is_busy(&self, name: &str) -> bool {
+        let Ok(file) = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(self.lock_path(name))
+        else {
+            return false;
+        };
+        matches!(file.try_lock(), Err(fs::TryLockError::WouldBlock))
+    }
+
+    /// Deletes a machine's directory. It is first renamed out of the listing, so a half-deleted
+    /// machine never shows up as a damaged one.
+    pub fn remove(&self, lock: MachineLock) -> Result<()> {
+        let dir = self.machine_dir(&lock.name);
+        if !dir.exists() {
+            return Ok(());
+        }
+        let trash =
+            self.machines_dir()
+                .join(format!(".trash-{}-{}", lock.name, rand::random::<u32>()));
+        fs::rename(&dir, &trash).at("move away", &dir)?;
+        fs::remove_dir_all(&trash).at("delete", &trash)?;
+        Ok(())
+    }
+}
+
+/// Compares digit runs by value, so "m2" < "m10".
+pub fn natural_cmp(a: &str, b: &str) -> Ordering {
+    let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
+    loop {
+        match (a.first(), b.first()) {
+            (None, None) => return Ordering::Equal,
+            (None, _) => return Ordering::Less,
+            (_, None) => return Ordering::Greater,
+            (Some(x), Some(y)) if x.is_ascii_digit() && y.is_ascii_digit() => {
+                let da = a.iter().take_while(|c| c.is_ascii_digit()).count();
+                let db = b.iter().take_while(|c| c.is_ascii_digit()).count();
+                let na = std::str::from_utf8(&a[..da])
+                    .unwrap_or("0")
+                    .trim_start_matches('0');
+                let nb = std::str::from_utf8(&b[..db])
+                    .unwrap_or("0")
+                    .trim_start_matches('0');
+                let ord = na.len().cmp(&nb.len()).then_with(|| na.cmp(nb));
+                if ord != Ordering::Equal {
+                    return ord;
+                }
+                a = &a[da..];
+                b = &b[db..];
+            }
+            (Some(x), Some(y)) => {
+                if x != y {
+                    return x.cmp(y);
+                }
+                a = &a[1..];
+                b = &b[1..];
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::machine::HostOptions;
+
+    fn machine(name: &str) -> Machine {
+        Machine::new(
+            name,
+            "none",
+            serde_json::json!({"URL": "tcp://1.2.3.4:2376"}),
+            HostOptions::default(),
+        )
+    }
+
+    #[test]
+    fn natural_order() {
+        let mut v = vec!["m10", "m2", "M1", "a", "m02x"];
+        v.sort_by(|a, b| natural_cmp(&a.to_lowercase(), &b.to_lowercase()));
+        assert_eq!(v, vec!["a", "M1", "m2", "m02x", "m10"]);
+    }
+
+    #[test]
+    fn reserve_save_load_remove() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::at(dir.path().join("s"));
+        assert!(
+            store.names().unwrap().is_empty(),
+            "listing a missing store is empty"
+        );
+        assert!(!dir.path().join("s").exists(), "listing creates nothing");
+        let lock = store.reserve("dev").unwrap();
+        let mut m = machine("dev");
+        store.save(&mut m).unwrap();
+        assert!(store.reserve("dev").is_err(), "a name is reserved once");
+        let loaded = store.load("dev").unwrap();
+        assert_eq!(loaded.driver_name, "none");
+        assert!(
+            loaded.host_options.auth_options.store_path.is_empty(),
+            "paths are not read back"
+        );
+        store.remove(lock).unwrap();
+        assert!(!store.exists("dev"));
+        assert!(store.names().unwrap().is_empty());
+    }
+
+    #[test]
+    fn damaged_record_does_not_hide_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::at(dir.path());
+        for n in ["a", "b", "c"] {
+            let _l = store.reserve(n).unwrap();
+            store.save(&mut machine(n)).unwrap();
+        }
+        fs::write(
+            store.machine_dir("b").join(MACHINE_FILE),
+            "{\"SchemaVersion\": 1, \"Na",
+        )
+        .unwrap();
+        fs::create_dir(store.machine_dir("d")).unwrap(); // no machine.json at all
+        let all = store.load_all().unwrap();
+        let ok: Vec<_> = all
+            .iter()
+            .filter(|(_, r)| r.is_ok())
+            .map(|(n, _)| n.as_str())
+            .collect();
+        let bad: Vec<_> = all
+            .iter()
+            .filter(|(_, r)| r.is_err())
+            .map(|(n, _)| n.as_str())
+            .collect();
+        assert_eq!(ok, ["a", "c"]);
+        assert_eq!(bad, ["b", "d"]);
+    }
+
+    #[test]
+    fn lock_is_exclusive_and_reports_busy() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::at(dir.path());
+        store.init().unwrap();
+        let held = store.lock("x", Duration::from_millis(10)).unwrap();
+        // A second open file description conflicts even within one process.
+        let err = store.lock("x", Duration::from_millis(60)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Busy);
+        assert!(store.is_busy("x"));
+        drop(held);
+        assert!(!store.is_busy("x"));
+        store.lock("x", Duration::from_millis(10)).unwrap();
+    }
+
+    #[test]
+    fn load_rejects_bad_names_without_touching_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::at(dir.path());
+        assert_eq!(
+            store.load("../etc").unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
+        assert_eq!(store.load("nope").unwrap_err().kind(), ErrorKind::NotFound);
+    }
+}
