@@ -550,7 +550,12 @@ async fn ssh(
     }
     if !native && which("ssh") {
         let argv = berth.ssh_argv(&name, &remote, false)?;
-        return run_external(&argv);
+        let code = run_external(&argv)?;
+        if code == 255 {
+            // ssh's own failure (it says nothing with LogLevel=quiet): find out why.
+            native_ssh::diagnose(berth, &name, p).await?;
+        }
+        return Ok(code);
     }
     native_ssh::run(berth, &name, &remote, p).await
 }

@@ -17,6 +17,13 @@ async fn connect(berth: &Berth, name: &str, p: &ProgressRef) -> Result<SshSessio
     berth.connect_ssh(&mut m, d.as_ref(), p).await
 }
 
+/// After the ssh program failed to connect: connects with the built-in client, whose error
+/// says what is wrong (refused key, changed host key, no route) and what to do.
+pub async fn diagnose(berth: &Berth, name: &str, p: &ProgressRef) -> Result<()> {
+    connect(berth, name, p).await?.close().await;
+    Ok(())
+}
+
 fn join_command(words: &[String]) -> String {
     // Like OpenSSH: the words are joined with spaces and the remote shell parses them.
     words.join(" ")

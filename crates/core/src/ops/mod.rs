@@ -229,7 +229,6 @@ impl Berth {
                 Ok(m)
             }
             Err(e) => {
-                progress.warn(format!("Create failed: {e}"));
                 if driver.restart_kind() == RestartKind::Machine {
                     progress.step("rollback", "Removing what was created");
                     if let Err(re) = driver

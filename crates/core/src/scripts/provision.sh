@@ -126,6 +126,15 @@ EXTRA=""
 if [ "$LIVE_RESTORE" = 1 ] && [ "$SWARM" != active ]; then EXTRA="$EXTRA --live-restore"; fi
 say "fact storage=$STORAGE"
 
+# The lines of dockerd's log that say why it stopped (its own error lines, or the last three).
+why_dockerd_failed() {
+  awk '/level=(fatal|error)|unknown (flag|shorthand)|failed to start|Error starting daemon|^Status:|invalid/ && !seen[$0]++ { hit[n++] = $0 }
+       { last[NR % 3] = $0 }
+       END { if (n) { for (i = (n > 3 ? n - 3 : 0); i < n; i++) print hit[i] }
+             else { for (i = NR - 2; i <= NR; i++) if (i > 0) print last[i % 3] } }' |
+    sed 's/^time="[^"]*" //' | tr '\n' ' '
+}
+
 restore_tls() {
   rm -rf "$TLS_DIR"
   if [ -d "$WORK/tls.previous" ]; then cp -a "$WORK/tls.previous" "$TLS_DIR"; fi
@@ -150,13 +159,14 @@ if [ "$INIT" = systemd ]; then
   systemctl enable docker >/dev/null 2>&1 || true
 
   say "step restart"
+  SINCE=$(date +%s)
   if ! systemctl restart docker >"$WORK/restart.log" 2>&1; then
-    LOG=$(journalctl -u docker -n 12 --no-pager 2>/dev/null | tail -n 12)
+    LOG=$(journalctl -u docker --since "@$SINCE" -n 60 --no-pager 2>/dev/null | why_dockerd_failed)
     if [ -f "$WORK/conf.previous" ]; then mv -f "$WORK/conf.previous" "$CONF"; else rm -f "$CONF"; fi
     restore_tls
     systemctl daemon-reload
     systemctl restart docker >/dev/null 2>&1
-    die dockerd-failed "dockerd did not start with the new configuration; the previous configuration was put back. $(cat "$WORK/restart.log") Last log lines: $LOG"
+    die dockerd-failed "dockerd did not start with the new configuration (${LOG:-no log}); the previous configuration was put back"
   fi
 else
   CONF=/etc/conf.d/docker
@@ -175,7 +185,8 @@ else
     if [ -f "$WORK/conf.previous" ]; then mv -f "$WORK/conf.previous" "$CONF"; fi
     restore_tls
     rc-service docker restart >/dev/null 2>&1
-    die dockerd-failed "dockerd did not start with the new configuration; the previous configuration was put back. $(tail -n 12 "$WORK/restart.log")"
+    LOG=$(why_dockerd_failed <"$WORK/restart.log")
+    die dockerd-failed "dockerd did not start with the new configuration (${LOG:-no log}); the previous configuration was put back"
   fi
 fi
 say "done"

@@ -1,0 +1,330 @@
+//! Harness for the end-to-end suites: real test hosts (tests/testhost/testhost.sh: network
+//! namespaces with sshd and Debian's dockerd) and the real `berth` binary with a private store.
+//! Hosts are torn down when their handle drops, even when a test fails.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repo root")
+}
+
+fn testhost_script() -> PathBuf {
+    repo_root().join("tests/testhost/testhost.sh")
+}
+
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[track_caller]
+pub fn assert_ok(o: &Output, what: &str) {
+    assert!(
+        o.status.success(),
+        "{what} failed ({:?}):\n{}",
+        o.status.code(),
+        text(o)
+    );
+}
+
+#[track_caller]
+pub fn assert_fails_with(o: &Output, needle: &str, what: &str) {
+    assert!(
+        !o.status.success(),
+        "{what} should have failed:\n{}",
+        text(o)
+    );
+    assert!(
+        text(o).contains(needle),
+        "{what}: expected \"{needle}\" in:\n{}",
+        text(o)
+    );
+}
+
+/// One test host (netns berth-thN).
+pub struct TestHost {
+    pub n: u32,
+    pub ip: String,
+    pub key: PathBuf,
+    pub key_rsa: PathBuf,
+    pub state: PathBuf,
+    pub sshd_log: PathBuf,
+}
+
+fn parse_info(text: &str) -> HashMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+impl TestHost {
+    pub fn up(n: u32, extra: &[&str]) -> TestHost {
+        let out = Command::new(testhost_script())
+            .arg("up")
+            .arg(n.to_string())
+            .args(extra)
+            .output()
+            .expect("run testhost.sh");
+        assert_ok(&out, &format!("testhost.sh up {n}"));
+        let info = parse_info(&stdout(&out));
+        TestHost {
+            n,
+            ip: info["BERTH_TH_IP"].clone(),
+            key: info["BERTH_TH_KEY"].clone().into(),
+            key_rsa: info["BERTH_TH_KEY_RSA"].clone().into(),
+            state: info["BERTH_TH_STATE"].clone().into(),
+            sshd_log: info["BERTH_TH_SSHD_LOG"].clone().into(),
+        }
+    }
+
+    /// Runs a shell command inside the host.
+    pub fn sh(&self, cmd: &str) -> Output {
+        Command::new(testhost_script())
+            .args(["exec", &self.n.to_string(), "sh", "-c", cmd])
+            .output()
+            .expect("testhost exec")
+    }
+
+    pub fn sh_ok(&self, cmd: &str) -> String {
+        let o = self.sh(cmd);
+        assert_ok(&o, &format!("on host {}: {cmd}", self.n));
+        stdout(&o)
+    }
+
+    pub fn readdress(&mut self, ip: &str) {
+        let o = Command::new(testhost_script())
+            .args(["readdress", &self.n.to_string(), ip])
+            .output()
+            .expect("readdress");
+        assert_ok(&o, "readdress");
+        self.ip = ip.to_string();
+    }
+
+    pub fn rekey(&self) {
+        let o = Command::new(testhost_script())
+            .args(["rekey", &self.n.to_string()])
+            .output()
+            .expect("rekey");
+        assert_ok(&o, "rekey");
+    }
+
+    /// SSH logins the host's sshd accepted so far.
+    pub fn ssh_sessions(&self) -> usize {
+        std::fs::read_to_string(&self.sshd_log)
+            .unwrap_or_default()
+            .matches("Accepted publickey")
+            .count()
+    }
+
+    /// The command lines of the live dockerd processes of this host. There is no PID namespace,
+    /// so processes are picked by network namespace (other hosts' dockerds are visible too).
+    pub fn dockerd_cmdline(&self) -> String {
+        self.sh_ok(
+            r#"me=$(readlink /proc/self/ns/net)
+            for p in $(pgrep -x dockerd); do
+              [ "$(readlink /proc/$p/ns/net)" = "$me" ] || continue
+              c=$(tr '\0' ' ' < /proc/$p/cmdline) && [ -n "$c" ] && echo "${c% }"
+            done; true"#,
+        )
+    }
+}
+
+impl Drop for TestHost {
+    fn drop(&mut self) {
+        let _ = Command::new(testhost_script())
+            .args(["down", &self.n.to_string()])
+            .stdout(Stdio::null())
+            .status();
+    }
+}
+
+/// A private Berth store and the real binary.
+pub struct Berth {
+    pub store: tempfile::TempDir,
+}
+
+impl Berth {
+    pub fn new() -> Berth {
+        Berth {
+            store: tempfile::Builder::new()
+                .prefix("berth-e2e-")
+                .tempdir()
+                .expect("tempdir"),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.store.path()
+    }
+
+    pub fn machine_dir(&self, name: &str) -> PathBuf {
+        self.root().join("machines").join(name)
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
+        c.env("BERTH_STORAGE_PATH", self.root());
+        for v in [
+            "DOCKER_HOST",
+            "DOCKER_TLS_VERIFY",
+            "DOCKER_CERT_PATH",
+            "DOCKER_MACHINE_NAME",
+            "MACHINE_DEBUG",
+            "no_proxy",
+            "NO_PROXY",
+        ] {
+            c.env_remove(v);
+        }
+        c.stdin(Stdio::null());
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().expect("run berth")
+    }
+
+    #[track_caller]
+    pub fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert_ok(&o, &format!("berth {}", args.join(" ")));
+        stdout(&o)
+    }
+
+    /// `berth create -d generic` against a test host, as root with its ed25519 key.
+    #[track_caller]
+    pub fn create_generic(&self, host: &TestHost, name: &str, extra: &[&str]) -> Output {
+        let key = host.key.display().to_string();
+        let mut args = vec![
+            "create",
+            "-d",
+            "generic",
+            "--generic-ip-address",
+            &host.ip,
+            "--generic-ssh-key",
+            &key,
+        ];
+        args.extend_from_slice(extra);
+        args.push(name);
+        self.run(&args)
+    }
+
+    /// Runs `sh -c script` with the berth binary on PATH and the private store.
+    pub fn shell(&self, script: &str) -> Output {
+        let bin_dir = Path::new(env!("CARGO_BIN_EXE_berth"))
+            .parent()
+            .expect("bin dir")
+            .to_path_buf();
+        let path = format!(
+            "{}:{}",
+            bin_dir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let mut c = Command::new("sh");
+        c.arg("-c")
+            .arg(script)
+            .env("PATH", path)
+            .env("BERTH_STORAGE_PATH", self.root())
+            .env("SHELL", "/bin/bash");
+        for v in [
+            "DOCKER_HOST",
+            "DOCKER_TLS_VERIFY",
+            "DOCKER_CERT_PATH",
+            "DOCKER_MACHINE_NAME",
+        ] {
+            c.env_remove(v);
+        }
+        c.output().expect("sh")
+    }
+
+    pub fn machine_json(&self, name: &str) -> serde_json::Value {
+        let text = std::fs::read_to_string(self.machine_dir(name).join("machine.json"))
+            .expect("machine.json");
+        serde_json::from_str(&text).expect("machine.json parses")
+    }
+}
+
+#[cfg(unix)]
+pub fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// A tiny HTTP/1.0 file server on `addr` (an install source a test host can reach).
+pub struct FileServer {
+    pub url: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FileServer {
+    pub fn start(bind_ip: &str, dir: &Path) -> FileServer {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind((bind_ip, 0)).expect("bind file server");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        listener.set_nonblocking(true).expect("nonblocking");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (stop2, dir) = (stop.clone(), dir.to_path_buf());
+        std::thread::spawn(move || {
+            while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+                let Ok((mut s, _)) = listener.accept() else {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    continue;
+                };
+                let _ = s.set_nonblocking(false);
+                let mut first = String::new();
+                let mut reader = BufReader::new(s.try_clone().expect("clone"));
+                let _ = reader.read_line(&mut first);
+                loop {
+                    let mut l = String::new();
+                    if reader.read_line(&mut l).unwrap_or(0) == 0 || l == "\r\n" || l == "\n" {
+                        break;
+                    }
+                }
+                let path = first
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or("/")
+                    .trim_start_matches('/')
+                    .to_string();
+                let file = dir.join(&path);
+                match (path.contains(".."), std::fs::read(&file)) {
+                    (false, Ok(body)) => {
+                        let _ = write!(
+                            s,
+                            "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n",
+                            body.len()
+                        );
+                        let _ = s.write_all(&body);
+                    }
+                    _ => {
+                        let _ = s.write_all(b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+                    }
+                }
+            }
+        });
+        FileServer { url, stop }
+    }
+}
+
+impl Drop for FileServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
