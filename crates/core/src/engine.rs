@@ -70,23 +70,45 @@ pub struct EngineVersion {
 
 /// A Docker client for `url` (`tcp://host:port`), negotiated down to the daemon's API version.
 pub async fn connect(url: &str, tls: &EngineTls, timeout: Duration) -> Result<Docker> {
-    let addr = url
-        .strip_prefix("tcp://")
-        .or_else(|| url.strip_prefix("https://"))
-        .unwrap_or(url);
+    let docker = client(url, tls, timeout)?;
+    match tokio::time::timeout(timeout, docker.negotiate_version()).await {
+        Err(_) => Err(Error::timeout(format!(
+            "the Docker API at {url} did not answer within {} s",
+            timeout.as_secs_f32()
+        ))),
+        Ok(Err(e)) => Err(describe(url, &e)),
+        Ok(Ok(d)) => Ok(d),
+    }
+}
+
+type Https = hyper_rustls::HttpsConnector<HttpConnector>;
+
+fn https_connector(tls: &EngineTls, timeout: Duration) -> Https {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_connect_timeout(Some(timeout));
     http.set_nodelay(true);
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
+    hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config((*tls.config).clone())
         .https_only()
         .enable_http1()
-        .wrap_connector(http);
+        .wrap_connector(http)
+}
+
+fn host_port(url: &str) -> &str {
+    url.strip_prefix("tcp://")
+        .or_else(|| url.strip_prefix("https://"))
+        .unwrap_or(url)
+        .trim_end_matches('/')
+}
+
+/// A client without version negotiation (one round trip less): enough for `/version`, which
+/// every daemon answers whatever the client's API version.
+fn client(url: &str, tls: &EngineTls, timeout: Duration) -> Result<Docker> {
     let client = Arc::new(
         Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(1)
-            .build(https),
+            .build(https_connector(tls, timeout)),
     );
     let transport = move |req: bollard::BollardRequest| {
         let client = client.clone();
@@ -97,21 +119,13 @@ pub async fn connect(url: &str, tls: &EngineTls, timeout: Duration) -> Result<Do
                 .map_err(|e| bollard::errors::Error::HyperLegacyError { err: e })
         }
     };
-    let docker = Docker::connect_with_custom_transport(
+    Docker::connect_with_custom_transport(
         transport,
-        Some(format!("https://{addr}")),
+        Some(format!("https://{}", host_port(url))),
         timeout.as_secs().max(1),
         bollard::API_DEFAULT_VERSION,
     )
-    .map_err(|e| Error::engine(format!("cannot set up a Docker client for {url}: {e}")))?;
-    match tokio::time::timeout(timeout, docker.negotiate_version()).await {
-        Err(_) => Err(Error::timeout(format!(
-            "the Docker API at {url} did not answer within {} s",
-            timeout.as_secs_f32()
-        ))),
-        Ok(Err(e)) => Err(describe(url, &e)),
-        Ok(Ok(d)) => Ok(d),
-    }
+    .map_err(|e| Error::engine(format!("cannot set up a Docker client for {url}: {e}")))
 }
 
 /// Turns bollard/hyper/rustls errors into what the user needs to know.
@@ -156,18 +170,68 @@ pub async fn version(docker: &Docker, url: &str) -> Result<EngineVersion> {
     })
 }
 
-/// Connects and asks for the version: the health check used by ls, status and provisioning.
+/// The health check used by ls, status and provisioning: `GET /_ping` over mutual TLS. The
+/// version comes from the `Server: Docker/<version>` header every dockerd response carries;
+/// `/version` is asked only when that header is missing (dockerd 20.10 answers `/version` by
+/// running `runc --version` and `docker-init --version`: too slow for fifty machines at once).
 pub async fn probe(url: &str, tls: &EngineTls, timeout: Duration) -> Result<EngineVersion> {
-    let deadline = Instant::now() + timeout;
-    let docker = connect(url, tls, timeout).await?;
-    let left = deadline
-        .saturating_duration_since(Instant::now())
-        .max(Duration::from_millis(100));
-    match tokio::time::timeout(left, version(&docker, url)).await {
-        Ok(r) => r,
-        Err(_) => Err(Error::timeout(format!(
-            "the Docker API at {url} did not answer in time"
-        ))),
+    let client: Client<Https, http_body_util::Empty<bytes::Bytes>> =
+        Client::builder(TokioExecutor::new()).build(https_connector(tls, timeout));
+    let uri: hyper::Uri = format!("https://{}/_ping", host_port(url))
+        .parse()
+        .map_err(|e| Error::invalid(format!("\"{url}\" is not a Docker URL: {e}")))?;
+    let req = hyper::Request::get(uri)
+        .body(http_body_util::Empty::new())
+        .map_err(|e| Error::engine(e.to_string()))?;
+    let resp = match tokio::time::timeout(timeout, client.request(req)).await {
+        Err(_) => {
+            return Err(Error::timeout(format!(
+                "the Docker API at {url} did not answer within {} s",
+                timeout.as_secs_f32()
+            )));
+        }
+        Ok(Err(e)) => {
+            return Err(describe(
+                url,
+                &bollard::errors::Error::HyperLegacyError { err: e },
+            ));
+        }
+        Ok(Ok(r)) => r,
+    };
+    if !resp.status().is_success() {
+        return Err(Error::engine(format!(
+            "the Docker API at {url} answered {}",
+            resp.status()
+        )));
+    }
+    let header = |name: &str| {
+        resp.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    let server = header("server");
+    match server.strip_prefix("Docker/") {
+        Some(rest) => {
+            let (version, os) = rest.split_once(' ').unwrap_or((rest, ""));
+            Ok(EngineVersion {
+                version: version.to_string(),
+                api_version: header("api-version"),
+                os: os.trim_matches(|c| c == '(' || c == ')').to_string(),
+                arch: String::new(),
+            })
+        }
+        None => {
+            let docker = self::client(url, tls, timeout)?;
+            match tokio::time::timeout(timeout, version(&docker, url)).await {
+                Ok(r) => r,
+                Err(_) => Err(Error::timeout(format!(
+                    "the Docker API at {url} did not answer within {} s",
+                    timeout.as_secs_f32()
+                ))),
+            }
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use crate::certs;
 use crate::drivers::{self, MachineState};
 use crate::engine::{self, EngineTls};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::machine::{Machine, Phase};
 use crate::shellenv::ActiveFiles;
 
@@ -273,28 +273,30 @@ async fn probe_one(
     };
     item.url = driver.engine_url().unwrap_or_default();
     let started = Instant::now();
-    let url = item.url.clone();
-    let engine_probe = async {
-        match &tls {
-            Some(t) => engine::probe(&url, t, timeout).await,
-            None => Err(Error::store("the machine's certificates are missing")
-                .with_hint("run `berth regenerate-certs NAME`")),
-        }
+    let engine = match &tls {
+        Some(t) => engine::probe(&item.url, t, timeout).await,
+        None => Err(Error::store("the machine's certificates are missing")
+            .with_hint("run `berth regenerate-certs NAME`")),
     };
-    let (state, version) = tokio::join!(driver.state(timeout), engine_probe);
     item.response_time = format!("{}ms", started.elapsed().as_millis());
-    match version {
+    match engine {
         Ok(v) => {
             item.state = MachineState::Running.to_string();
             item.docker_version = format!("v{}", v.version);
         }
+        Err(e) if e.kind() == ErrorKind::Timeout => {
+            // A silent host: dialling its SSH port as well would only wait as long again.
+            item.state = MachineState::Timeout.to_string();
+            item.error = e.to_string();
+        }
         Err(e) => {
+            // The API refused or failed fast: the machine's own state tells whether it is down.
+            let left = timeout
+                .saturating_sub(started.elapsed())
+                .max(Duration::from_millis(200));
+            let state = driver.state(left).await;
             item.state = state.to_string();
-            item.docker_version = if state == MachineState::Timeout {
-                String::new()
-            } else {
-                "Unknown".into()
-            };
+            item.docker_version = "Unknown".into();
             if state == MachineState::Running {
                 item.error = e.to_string();
             }

@@ -1,0 +1,37 @@
+# Shared by scripts/test.sh and scripts/app.sh: installs what Berth needs on Debian/Ubuntu.
+# Sourced, not run. Idempotent: apt runs only when a package is missing.
+
+berth_root() { cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# apt_install PKG...: installs the packages that are not installed yet.
+apt_install() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "Installing Debian packages: ${missing[*]}" >&2
+  as_root apt-get update -q
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+ensure_rust() {
+  [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+  if ! command -v cargo >/dev/null 2>&1; then
+    echo "Installing the Rust toolchain (rustup)" >&2
+    curl -fsSL https://sh.rustup.rs | sh -s -- -y --profile minimal --component clippy,rustfmt
+    . "$HOME/.cargo/env"
+  fi
+  for c in clippy rustfmt; do
+    if ! cargo "${c/rustfmt/fmt}" --version >/dev/null 2>&1 && command -v rustup >/dev/null; then
+      rustup component add "$c" >&2
+    fi
+  done
+}
+
+# Build products live outside the clone, so a fresh clone (CI) reuses them.
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/berth/target}
