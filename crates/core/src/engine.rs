@@ -235,7 +235,8 @@ pub async fn probe(url: &str, tls: &EngineTls, timeout: Duration) -> Result<Engi
     }
 }
 
-/// Waits until the daemon answers over TLS (after a restart), retrying quickly at first.
+/// Waits until the daemon answers over TLS after a restart: cheap pings first, then the
+/// version through bollard with API version negotiation (what later API calls will use).
 pub async fn wait_ready(url: &str, tls: &EngineTls, within: Duration) -> Result<EngineVersion> {
     let deadline = Instant::now() + within;
     let mut pause = Duration::from_millis(20);
@@ -249,7 +250,10 @@ pub async fn wait_ready(url: &str, tls: &EngineTls, within: Duration) -> Result<
         )
         .await
         {
-            Ok(v) => return Ok(v),
+            Ok(_) => {
+                let docker = connect(url, tls, left.max(Duration::from_secs(5))).await?;
+                return version(&docker, url).await;
+            }
             // A certificate problem will not fix itself by waiting.
             Err(e) if e.message().contains("certificate") => return Err(e),
             Err(e) if Instant::now() + pause >= deadline => {

@@ -139,6 +139,30 @@ pub fn load_private_key(path: &Path) -> Result<PrivateKey> {
     })
 }
 
+/// Creates a new ed25519 key pair for a machine: `dir/id_ed25519` (0600, OpenSSH format) and
+/// `dir/id_ed25519.pub`. Returns the public key line to authorize on the machine.
+pub fn generate_ed25519(dir: &Path, comment: &str) -> Result<(PathBuf, String)> {
+    use keys::ssh_key::{Algorithm, LineEnding};
+    let mut key = PrivateKey::random(&mut rand::rng(), Algorithm::Ed25519)
+        .map_err(|e| Error::io(format!("cannot generate an SSH key: {e}")))?;
+    key.set_comment(comment);
+    let private = key
+        .to_openssh(LineEnding::LF)
+        .map_err(|e| Error::io(format!("cannot encode the SSH key: {e}")))?;
+    let public = key
+        .public_key()
+        .to_openssh()
+        .map_err(|e| Error::io(format!("cannot encode the SSH key: {e}")))?;
+    let path = dir.join("id_ed25519");
+    crate::fsutil::atomic_write(&path, private.as_bytes(), crate::fsutil::SECRET_MODE)?;
+    crate::fsutil::atomic_write(
+        &dir.join("id_ed25519.pub"),
+        format!("{public}\n").as_bytes(),
+        crate::fsutil::PUBLIC_MODE,
+    )?;
+    Ok((path, public))
+}
+
 /// The OpenSSH public-key line of a key, as stored for pinning.
 pub fn public_key_line(key: &PublicKey) -> String {
     key.to_openssh().unwrap_or_default()
@@ -456,6 +480,40 @@ mod tests {
         assert_eq!(sh_quote("it's"), r"'it'\''s'");
         assert_eq!(sh_quote(""), "''");
         assert_eq!(sh_quote("$(rm -rf /)"), "'$(rm -rf /)'");
+    }
+
+    #[test]
+    fn generated_keys_load_back_and_are_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, public) = generate_ed25519(dir.path(), "berth:test").unwrap();
+        assert!(
+            public.starts_with("ssh-ed25519 ") && public.ends_with("berth:test"),
+            "{public}"
+        );
+        let key = load_private_key(&path).unwrap();
+        assert_eq!(public_key_line(key.public_key()), public);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+        // OpenSSH itself reads it.
+        if let Ok(out) = std::process::Command::new("ssh-keygen")
+            .arg("-y")
+            .arg("-f")
+            .arg(&path)
+            .output()
+        {
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(public.starts_with(String::from_utf8_lossy(&out.stdout).trim()));
+        }
     }
 
     #[test]
