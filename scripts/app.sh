@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Sets up this Debian/Ubuntu machine, builds Berth and launches it.
+# Sets up this Debian/Ubuntu machine, builds Berth (app + CLI) and launches the app.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 ROOT=$(berth_root)
-apt_install build-essential pkg-config curl ca-certificates openssh-client
+apt_install curl ca-certificates openssh-client "${TAURI_BUILD_PKGS[@]}" libayatana-appindicator3-1
 ensure_rust
+ensure_node
+build_ui "$ROOT"
 cd "$ROOT"
 cargo build --release -q -p berth -p berth-app
-echo "The berth CLI is at $CARGO_TARGET_DIR/release/berth" >&2
+echo "The berth CLI is at $CARGO_TARGET_DIR/release/berth (the app finds it next to itself or on PATH)" >&2
 exec "$CARGO_TARGET_DIR/release/berth-app" "$@"

@@ -35,3 +35,32 @@ ensure_rust() {
 
 # Build products live outside the clone, so a fresh clone (CI) reuses them.
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/berth/target}
+
+# What the desktop app needs to build (WebKitGTK, GTK, the tray library) and Node for its UI.
+TAURI_BUILD_PKGS=(build-essential pkg-config file libwebkit2gtk-4.1-dev libgtk-3-dev
+  libayatana-appindicator3-dev librsvg2-dev libsoup-3.0-dev libssl-dev libxdo-dev libdbus-1-dev)
+
+ensure_node() {
+  if ! command -v npm >/dev/null 2>&1; then
+    apt_install nodejs npm
+  fi
+  local major
+  major=$(node -p 'process.versions.node.split(".")[0]')
+  if [ "$major" -lt 18 ]; then
+    echo "Node $major is too old for the UI build (Vite needs 18 or newer)" >&2
+    exit 1
+  fi
+}
+
+# npm_ci DIR: installs DIR's locked npm packages unless they are already there.
+npm_ci() {
+  if [ ! -d "$1/node_modules" ] || [ "$1/package-lock.json" -nt "$1/node_modules/.package-lock.json" ]; then
+    (cd "$1" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
+# The web UI the app embeds (ui/dist); the app's build needs it.
+build_ui() {
+  npm_ci "$1/ui"
+  (cd "$1/ui" && npm run -s build >/dev/null)
+}

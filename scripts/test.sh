@@ -1,21 +1,28 @@
 #!/usr/bin/env bash
 # Sets up this Debian/Ubuntu machine and runs Berth's whole test suite:
-# formatting, clippy, unit tests, and the end-to-end suites on real test hosts (network
-# namespaces with sshd and Debian's dockerd; needs root, so it re-runs itself with sudo).
+# formatting, clippy, unit tests, UI component tests, the end-to-end suite on real test hosts
+# (network namespaces with sshd and Debian's dockerd; needs root, so it re-runs itself with
+# sudo), and the GUI suite on the real app window (Xvfb + D-Bus + tauri-driver).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 ROOT=$(berth_root)
 if [ "$(id -u)" -ne 0 ]; then exec sudo -E "$0" "$@"; fi
 
-apt_install build-essential pkg-config curl ca-certificates git openssh-server openssh-client \
-  docker.io iproute2 iptables sudo busybox-static python3 strace bc
+apt_install curl ca-certificates git openssh-server openssh-client \
+  docker.io iproute2 iptables sudo busybox-static python3 strace bc \
+  "${TAURI_BUILD_PKGS[@]}" libayatana-appindicator3-1 \
+  xvfb xauth dbus dbus-x11 at-spi2-core fonts-dejavu-core webkit2gtk-driver python3-dbus python3-gi
 ensure_rust
+ensure_node
 cd "$ROOT"
 
 TH=tests/testhost/testhost.sh
 "$TH" down-all >/dev/null 2>&1 || true
 trap '"$TH" down-all >/dev/null 2>&1 || true' EXIT
 
+echo "== UI: install, type-check, component tests, build"
+build_ui "$ROOT"
+(cd ui && npm run -s check && npm test --silent)
 echo "== cargo fmt --check"
 cargo fmt --all --check
 echo "== cargo clippy -D warnings"
@@ -24,4 +31,12 @@ echo "== unit tests"
 cargo test --workspace -q
 echo "== end-to-end: generic driver on real test hosts"
 cargo test -q -p berth --test e2e_generic -- --include-ignored --test-threads=4
+echo "== GUI end-to-end: the real app window"
+cargo build -q -p berth-app -p berth
+TAURI_DRIVER=$HOME/.cargo/bin/tauri-driver
+if ! "$TAURI_DRIVER" --help >/dev/null 2>&1; then
+  cargo install -q tauri-driver --version 2.1.0 --locked
+fi
+npm_ci tests/gui
+TAURI_DRIVER=$TAURI_DRIVER tests/gui/run.sh
 echo "All tests passed."

@@ -1,10 +1,305 @@
-//! Placeholder for the desktop app: the Tauri shell, tray and UI arrive with the desktop issue.
-//! Until then it points at the CLI, which has every operation.
+//! Berth's desktop app: a Tauri shell over `berth_core`. This file wires the window, the tray
+//! and the live machine monitor; `commands` holds what the UI calls, `tray` the menu model.
+#![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
+
+mod commands;
+mod tray;
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use berth_core::monitor::{MachineView, Monitor};
+use berth_core::ops::{Berth, ProgressRef};
+use berth_core::{Error, Store};
+use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem, Submenu};
+use tauri::tray::TrayIconBuilder;
+use tauri::{AppHandle, Emitter, Manager, Wry};
+
+pub struct AppState {
+    pub berth: Berth,
+    pub monitor: Arc<Monitor>,
+    /// Creates in progress, by machine name (so they can be cancelled).
+    pub jobs: Mutex<HashMap<String, tauri::async_runtime::JoinHandle<()>>>,
+    /// Names whose create, started here, failed and left an Error record (see `replaceable`).
+    pub failed_creates: Mutex<HashSet<String>>,
+    watcher: Mutex<Option<berth_core::monitor::StoreWatcher>>,
+}
+
+/// The `berth` CLI: next to this executable (installed together), else on PATH.
+pub fn cli_path() -> Option<PathBuf> {
+    let exe = if cfg!(windows) { "berth.exe" } else { "berth" };
+    let beside = std::env::current_exe().ok()?.parent()?.join(exe);
+    if beside.is_file() {
+        return Some(beside);
+    }
+    let paths = std::env::var_os("PATH")?;
+    std::env::split_paths(&paths)
+        .map(|d| d.join(exe))
+        .find(|p| p.is_file())
+}
+
+/// Switches the active host (env file / docker context, per the settings).
+pub async fn switch_active(
+    app: &AppHandle,
+    berth: &Berth,
+    name: Option<&str>,
+) -> Result<(), Error> {
+    let p: ProgressRef = Arc::new(commands::Forward {
+        app: app.clone(),
+        job: "use".into(),
+    });
+    berth.use_machine(name, &p).await
+}
+
+fn build_menu(app: &AppHandle, views: &[MachineView]) -> tauri::Result<Menu<Wry>> {
+    let menu = Menu::new(app)?;
+    for entry in tray::model(views) {
+        match entry {
+            tray::Entry::Machine {
+                id,
+                label,
+                checked,
+                enabled,
+            } => {
+                menu.append(&CheckMenuItem::with_id(
+                    app,
+                    id,
+                    label,
+                    enabled,
+                    checked,
+                    None::<&str>,
+                )?)?;
+            }
+            tray::Entry::Submenu { label, items } => {
+                let sub = Submenu::new(app, label, true)?;
+                for (id, text, enabled) in items {
+                    sub.append(&MenuItem::with_id(app, id, text, enabled, None::<&str>)?)?;
+                }
+                menu.append(&sub)?;
+            }
+            tray::Entry::Item {
+                id,
+                label,
+                checked: Some(c),
+            } => {
+                menu.append(&CheckMenuItem::with_id(
+                    app,
+                    id,
+                    label,
+                    true,
+                    c,
+                    None::<&str>,
+                )?)?;
+            }
+            tray::Entry::Item {
+                id,
+                label,
+                checked: None,
+            } => {
+                menu.append(&MenuItem::with_id(app, id, label, true, None::<&str>)?)?;
+            }
+            tray::Entry::Separator => {
+                menu.append(&PredefinedMenuItem::separator(app)?)?;
+            }
+        }
+    }
+    Ok(menu)
+}
+
+fn show_window(app: &AppHandle) {
+    if let Some(w) = app.get_webview_window("main") {
+        let _ = w.show();
+        let _ = w.unminimize();
+        let _ = w.set_focus();
+    }
+}
+
+fn on_tray_menu(app: &AppHandle, id: &str) {
+    let Some(action) = tray::parse(id) else {
+        return;
+    };
+    let app = app.clone();
+    match action {
+        tray::Action::Open => show_window(&app),
+        tray::Action::Quit => app.exit(0),
+        action => {
+            tauri::async_runtime::spawn(async move {
+                let state = app.state::<AppState>();
+                let p: ProgressRef = Arc::new(commands::Forward {
+                    app: app.clone(),
+                    job: "tray".into(),
+                });
+                let result = match &action {
+                    tray::Action::Use(n) => switch_active(&app, &state.berth, Some(n)).await,
+                    tray::Action::UseLocal => switch_active(&app, &state.berth, None).await,
+                    tray::Action::Start(n) => state.berth.start(n, &p).await,
+                    tray::Action::Stop(n) => state.berth.stop(n, &p).await,
+                    tray::Action::Open | tray::Action::Quit => Ok(()),
+                };
+                if let Err(e) = result {
+                    let _ = app.emit(
+                        "job-done",
+                        commands::JobDone {
+                            job: "tray".into(),
+                            ok: false,
+                            message: e.message().to_string(),
+                            hint: e.hint().map(str::to_string),
+                        },
+                    );
+                }
+                // The menu's own check marks toggled on click: rebuild from the truth.
+                let views = state.monitor.refresh().await;
+                refresh_tray(&app, &views);
+            });
+        }
+    }
+}
+
+fn refresh_tray(app: &AppHandle, views: &[MachineView]) {
+    if let (Some(tray), Ok(menu)) = (app.tray_by_id("main"), build_menu(app, views)) {
+        let _ = tray.set_menu(Some(menu));
+        let active = views
+            .iter()
+            .find(|v| v.active)
+            .map(|v| v.name.as_str())
+            .unwrap_or("local Docker");
+        let _ = tray.set_tooltip(Some(format!("Berth: {active}")));
+    }
+}
+
+static STARTED_MS: std::sync::OnceLock<u128> = std::sync::OnceLock::new();
+
+/// When main() began, in epoch ms (for the first-paint measurement).
+pub fn started_ms() -> u128 {
+    STARTED_MS.get().copied().unwrap_or(0)
+}
 
 fn main() {
-    println!(
-        "Berth {}: the desktop app is not built yet.",
-        berth_core::VERSION
+    let _ = STARTED_MS.set(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0),
     );
-    println!("Every operation is available from the CLI: `berth --help`.");
+    // The app shows and switches the host chosen with Berth (the active env file), not whatever
+    // DOCKER_HOST the shell that launched it had; terminals it opens source the active file.
+    for v in [
+        "DOCKER_HOST",
+        "DOCKER_TLS_VERIFY",
+        "DOCKER_CERT_PATH",
+        "DOCKER_MACHINE_NAME",
+    ] {
+        // SAFETY: first thing in main, before any other thread exists.
+        unsafe { std::env::remove_var(v) };
+    }
+    // WebKitGTK's GPU compositing and DMA-BUF renderer buy nothing for this UI, cost ~300 ms
+    // of startup and ~70 MiB, and blank the window on some GPU drivers. The user's own
+    // setting wins.
+    #[cfg(target_os = "linux")]
+    for v in [
+        "WEBKIT_DISABLE_COMPOSITING_MODE",
+        "WEBKIT_DISABLE_DMABUF_RENDERER",
+    ] {
+        if std::env::var_os(v).is_none() {
+            // SAFETY: still single-threaded.
+            unsafe { std::env::set_var(v, "1") };
+        }
+    }
+    let store = match Store::locate(None) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("Berth cannot open its store: {e}");
+            std::process::exit(1);
+        }
+    };
+    let berth = Berth::new(store);
+    let monitor = Monitor::new(berth.clone());
+    let state = AppState {
+        berth,
+        monitor: monitor.clone(),
+        jobs: Mutex::new(HashMap::new()),
+        failed_creates: Mutex::new(HashSet::new()),
+        watcher: Mutex::new(None),
+    };
+
+    let result = tauri::Builder::default()
+        .plugin(tauri_plugin_notification::init())
+        .manage(state)
+        .setup(move |app| {
+            let handle = app.handle().clone();
+            #[cfg(target_os = "linux")]
+            if let Some(w) = app.get_webview_window("main") {
+                // A handful of local pages: no need for a browser's memory caches.
+                let _ = w.with_webview(|wv| {
+                    use webkit2gtk::{CacheModel, WebContextExt, WebViewExt};
+                    if let Some(ctx) = wv.inner().web_context() {
+                        ctx.set_cache_model(CacheModel::DocumentViewer);
+                    }
+                });
+            }
+            let menu = build_menu(&handle, &[])?;
+            let mut tray = TrayIconBuilder::with_id("main")
+                .menu(&menu)
+                .tooltip("Berth")
+                .show_menu_on_left_click(true);
+            if let Some(icon) = app.default_window_icon().cloned() {
+                tray = tray.icon(icon);
+            }
+            tray.on_menu_event(|app, event| on_tray_menu(app, event.id().as_ref()))
+                .build(app)?;
+
+            let h = handle.clone();
+            monitor.subscribe(move |views| {
+                let _ = h.emit("machines", views.to_vec());
+                refresh_tray(&h, views);
+            });
+            match monitor.watch_store() {
+                Ok(w) => {
+                    if let Ok(mut slot) = app.state::<AppState>().watcher.lock() {
+                        *slot = Some(w);
+                    }
+                }
+                Err(e) => {
+                    eprintln!("Berth: {e}; changes made outside the app show up every few seconds")
+                }
+            }
+            tauri::async_runtime::spawn(monitor.clone().run());
+            Ok(())
+        })
+        .on_window_event(|window, event| {
+            // Closing the window keeps Berth in the tray; Quit is in the tray menu.
+            if let tauri::WindowEvent::CloseRequested { api, .. } = event
+                && window.app_handle().tray_by_id("main").is_some()
+                && std::env::var_os("BERTH_EXIT_ON_CLOSE").is_none()
+            {
+                api.prevent_close();
+                let _ = window.hide();
+            }
+        })
+        .invoke_handler(tauri::generate_handler![
+            commands::list_machines,
+            commands::refresh,
+            commands::driver_catalog,
+            commands::validate_create,
+            commands::create_machine,
+            commands::cancel_create,
+            commands::machine_action,
+            commands::remove_machine,
+            commands::use_machine,
+            commands::env_command,
+            commands::open_terminal,
+            commands::get_settings,
+            commands::set_settings,
+            commands::profiles_preview,
+            commands::profiles_install,
+            commands::profiles_uninstall,
+            commands::app_info,
+            commands::frontend_ready,
+        ])
+        .run(tauri::generate_context!());
+    if let Err(e) = result {
+        eprintln!("Berth failed to start: {e}");
+        std::process::exit(1);
+    }
 }

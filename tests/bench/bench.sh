@@ -26,6 +26,7 @@ cleanup() {
 }
 trap cleanup EXIT
 export BERTH_STORAGE_PATH="$WORK/store"
+export DOCKER_CONFIG="$WORK/docker-config" # contexts go here, not to ~/.docker
 unset DOCKER_HOST DOCKER_TLS_VERIFY DOCKER_CERT_PATH
 
 now() { date +%s%N; }

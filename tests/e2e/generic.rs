@@ -94,6 +94,9 @@ fn generic_machine_lifecycle() {
     assert!(stdout(&o).starts_with("20.10"), "{}", text(&o));
     let o = b.shell("docker $(berth config dev) info --format '{{.Name}}'");
     assert_ok(&o, "docker $(berth config dev) info");
+    // The docker context Berth keeps for every machine, in the docker CLI's own store.
+    let o = b.shell("docker --context berth-dev version --format '{{.Server.Version}}'");
+    assert_ok(&o, "docker --context berth-dev version");
 
     // ls: Running with the Docker version.
     let ls = b.ok(&["ls"]);
@@ -769,8 +772,36 @@ fn store_damage_none_driver_active_host_and_listing() {
     );
     let ls = b.ok(&["ls", "--format", "{{.Name}}{{.Active}}"]);
     assert!(ls.contains("alpha*") && ls.contains("beta-"), "{ls}");
+
+    // Context mode: switching sets the docker CLI's current context, so a terminal that is
+    // already open (no DOCKER_HOST) follows; switching back to local restores "default".
+    std::fs::write(
+        b.root().join("settings.json"),
+        r#"{"switchMode":"context"}"#,
+    )
+    .expect("settings");
+    b.ok(&["use", "beta"]);
+    let o = b.shell("docker context show && docker version --format '{{.Server.Version}}'");
+    assert_ok(&o, "docker through the current context");
+    assert!(stdout(&o).starts_with("berth-beta\n20.10"), "{}", text(&o));
+    assert!(
+        std::fs::read_to_string(&env_sh)
+            .expect("env.sh")
+            .contains("unset DOCKER_HOST"),
+        "in context mode the env file clears DOCKER_HOST so the context applies"
+    );
+    b.ok(&["use", "local"]);
+    let o = b.shell("docker context show");
+    assert_eq!(stdout(&o).trim(), "default", "{}", text(&o));
+
     b.ok(&["rm", "-y", "beta"]);
     b.ok(&["rm", "-y", "alpha"]);
+    let o = b.shell("docker context ls --format '{{.Name}}'");
+    assert!(
+        !stdout(&o).contains("berth-"),
+        "rm removes the contexts: {}",
+        text(&o)
+    );
     assert_fails_with(
         &b.run(&["active"]),
         "No active host found",

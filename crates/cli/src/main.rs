@@ -206,7 +206,16 @@ async fn run(cli: Cli, driver_opts: DriverOptions) -> Result<i32> {
                 Some(target(&store, name)?)
             };
             berth.use_machine(name.as_deref(), &p).await?;
+            let context_mode = berth_core::settings::Settings::load(&store).switch_mode
+                == berth_core::settings::SwitchMode::Context;
             match name {
+                Some(n) if context_mode => println!(
+                    "\"{n}\" is now the active Docker host in every terminal (docker context {}).",
+                    berth_core::contexts::context_name(&n)
+                ),
+                None if context_mode => {
+                    println!("Every terminal now uses the local Docker (docker context default).")
+                }
                 Some(n) => println!(
                     "\"{n}\" is now the active Docker host for new shells. In this shell: eval $(berth env {n})"
                 ),

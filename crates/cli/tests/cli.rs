@@ -16,6 +16,7 @@ impl Env {
     fn cmd(&self) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
         c.env("BERTH_STORAGE_PATH", self.store.path())
+            .env("DOCKER_CONFIG", self.store.path().join("docker-config"))
             .env("SHELL", "/bin/bash");
         for v in [
             "DOCKER_HOST",
@@ -153,6 +154,7 @@ fn env_formats_and_options() {
         .arg("-c")
         .arg(script)
         .env("BERTH_STORAGE_PATH", e.store.path())
+        .env("DOCKER_CONFIG", e.store.path().join("docker-config"))
         .output()
         .expect("sh");
     assert_eq!(

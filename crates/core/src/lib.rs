@@ -2,20 +2,25 @@
 //! (`src-tauri`) are thin layers over [`ops::Berth`].
 
 pub mod certs;
+pub mod contexts;
 pub mod daemon_config;
 pub mod drivers;
 pub mod engine;
 pub mod error;
 pub mod fsutil;
 pub mod machine;
+pub mod monitor;
 pub mod names;
 pub mod ops;
+pub mod profiles;
 pub mod progress;
 pub mod provision;
+pub mod settings;
 pub mod shellenv;
 pub mod ssh;
 pub mod store;
 pub mod template;
+pub mod terminal;
 
 pub use error::{Error, ErrorKind, Result};
 pub use ops::Berth;

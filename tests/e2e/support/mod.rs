@@ -171,13 +171,20 @@ impl Berth {
         self.store.path()
     }
 
+    /// The docker client's config dir for this test: contexts are written here, never to the
+    /// real ~/.docker.
+    pub fn docker_config(&self) -> PathBuf {
+        self.root().join("docker-config")
+    }
+
     pub fn machine_dir(&self, name: &str) -> PathBuf {
         self.root().join("machines").join(name)
     }
 
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
-        c.env("BERTH_STORAGE_PATH", self.root());
+        c.env("BERTH_STORAGE_PATH", self.root())
+            .env("DOCKER_CONFIG", self.docker_config());
         for v in [
             "DOCKER_HOST",
             "DOCKER_TLS_VERIFY",
@@ -238,6 +245,7 @@ impl Berth {
             .arg(script)
             .env("PATH", path)
             .env("BERTH_STORAGE_PATH", self.root())
+            .env("DOCKER_CONFIG", self.docker_config())
             .env("SHELL", "/bin/bash");
         for v in [
             "DOCKER_HOST",

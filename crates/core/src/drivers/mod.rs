@@ -88,6 +88,27 @@ pub enum OptionValue {
     Str(String),
 }
 
+/// Whether a driver can be used on this computer, and if not, what to install.
+#[derive(Debug, Clone, Serialize)]
+pub struct Availability {
+    pub ready: bool,
+    pub missing: Option<String>,
+}
+
+pub fn availability(driver: &str) -> Availability {
+    match driver {
+        // Berth's own SSH client and Docker API client: nothing to install.
+        "generic" | "none" => Availability {
+            ready: true,
+            missing: None,
+        },
+        other => Availability {
+            ready: false,
+            missing: Some(format!("the {other} driver is not part of this build")),
+        },
+    }
+}
+
 /// Values for a driver's options, by flag name. Missing options take their defaults.
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct DriverOptions(pub BTreeMap<String, OptionValue>);

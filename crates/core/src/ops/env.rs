@@ -3,7 +3,9 @@
 //! longer fits the machine's address triggers a repair over SSH.
 
 use crate::certs;
+use crate::contexts;
 use crate::error::{Error, Result};
+use crate::settings::{Settings, SwitchMode};
 use crate::shellenv::{self, ActiveFiles};
 
 use super::{Berth, ProgressRef};
@@ -56,17 +58,55 @@ impl Berth {
         ))
     }
 
-    /// Makes `name` the active host for new shells (`None`: the local Docker). The files in
-    /// `<store>/active/` are what shell profiles source.
+    /// Makes `name` the active host (`None`: the local Docker). In env mode the files in
+    /// `<store>/active/` (what shell profiles source) carry DOCKER_HOST & co.; in context mode
+    /// the docker CLI's current context switches and the files clear DOCKER_HOST so it applies
+    /// in every terminal, open ones included.
     pub async fn use_machine(&self, name: Option<&str>, progress: &ProgressRef) -> Result<()> {
+        let settings = Settings::load(&self.store);
         let active = ActiveFiles::in_store(self.store.root());
+        let docker_dir = contexts::docker_config_dir();
         match name {
-            None => active.write(None, &[]),
+            None => {
+                active.write(None, &[])?;
+                if settings.switch_mode == SwitchMode::Context
+                    && let Some(d) = &docker_dir
+                    && contexts::current(d).is_some_and(|c| c.starts_with(contexts::PREFIX))
+                {
+                    contexts::set_current(d, None)?;
+                }
+                Ok(())
+            }
             Some(n) => {
                 let vars = self.env_vars(n, false, progress).await?;
-                active.write(Some(n), &vars)
+                match settings.switch_mode {
+                    SwitchMode::Env => active.write(Some(n), &vars),
+                    SwitchMode::Context => {
+                        let d = docker_dir.ok_or_else(|| {
+                            Error::invalid("cannot find the docker CLI's configuration directory")
+                                .with_hint("set DOCKER_CONFIG")
+                        })?;
+                        let context = self
+                            .sync_context(n, true)?
+                            .unwrap_or_else(|| contexts::context_name(n));
+                        contexts::set_current(&d, Some(&context))?;
+                        active.write(Some(n), &[])
+                    }
+                }
             }
         }
+    }
+
+    /// Writes the machine's docker context when contexts are on (or `force`d).
+    pub fn sync_context(&self, name: &str, force: bool) -> Result<Option<String>> {
+        if !(force || Settings::load(&self.store).docker_contexts) {
+            return Ok(None);
+        }
+        let Some(dir) = contexts::docker_config_dir() else {
+            return Ok(None);
+        };
+        let (_, d) = self.load_ready(name)?;
+        contexts::write(&dir, name, &d.engine_url()?, &self.store.machine_dir(name)).map(Some)
     }
 
     /// The active host: the machine whose URL is `$DOCKER_HOST` (docker-machine's rule), or

@@ -34,6 +34,8 @@ pub struct ListItem {
     /// `v20.10.24`, `Unknown` when the API did not answer.
     pub docker_version: String,
     pub error: String,
+    /// What to do about the error.
+    pub hint: String,
     pub response_time: String,
     #[serde(skip)]
     pub labels: Vec<String>,
@@ -163,6 +165,7 @@ impl Berth {
                     item.driver_name = "?".into();
                     item.state = "Error".into();
                     item.error = e.to_string().replace('\n', " ");
+                    item.hint = e.hint().unwrap_or_default().to_string();
                     jobs.push(Job::Done(Box::new(item)));
                     continue;
                 }
@@ -176,6 +179,11 @@ impl Berth {
                 Phase::Error => {
                     item.state = "Error".into();
                     item.error = m.status.error.clone().unwrap_or_default();
+                    item.hint = m.status.hint.clone().unwrap_or_else(|| {
+                        format!(
+                            "`berth provision {name}` tries again, `berth rm {name}` removes it"
+                        )
+                    });
                     jobs.push(Job::Done(Box::new(item)));
                     continue;
                 }
@@ -188,6 +196,9 @@ impl Berth {
                     };
                     if !busy {
                         item.error = "creation was interrupted".into();
+                        item.hint = format!(
+                            "`berth provision {name}` finishes it, `berth rm {name}` removes it"
+                        );
                     }
                     jobs.push(Job::Done(Box::new(item)));
                     continue;
@@ -299,6 +310,7 @@ async fn probe_one(
             item.docker_version = "Unknown".into();
             if state == MachineState::Running {
                 item.error = e.to_string();
+                item.hint = e.hint().unwrap_or_default().to_string();
             }
         }
     }

@@ -226,6 +226,9 @@ impl Berth {
                 m.driver = driver.config();
                 self.store.save(&mut m)?;
                 drop(lock);
+                if let Err(e) = self.sync_context(&spec.name, false) {
+                    progress.warn(format!("could not write the docker context: {e}"));
+                }
                 Ok(m)
             }
             Err(e) => {
@@ -460,6 +463,7 @@ impl Berth {
             Err(e) if force || e.kind() == ErrorKind::Store => {
                 progress.warn(format!("{e}; removing the local record only"));
                 self.store.remove(lock)?;
+                self.forget_local_traces(name, progress);
                 return Ok(());
             }
             Err(e) => return Err(e),
@@ -470,6 +474,7 @@ impl Berth {
             Err(e) => {
                 progress.warn(format!("{e}; removing the local record only"));
                 self.store.remove(lock)?;
+                self.forget_local_traces(name, progress);
                 return Ok(());
             }
         };
@@ -508,14 +513,27 @@ impl Berth {
             soft(e, "could not remove the machine's resources")?;
         }
         self.store.remove(lock)?;
+        self.forget_local_traces(name, progress);
+        Ok(())
+    }
+
+    /// After a machine's record is gone: its docker context goes, and if it was the active
+    /// host, shells (and the current context) fall back to the local Docker.
+    fn forget_local_traces(&self, name: &str, progress: &ProgressRef) {
+        if let Some(dir) = crate::contexts::docker_config_dir()
+            && let Err(e) = crate::contexts::remove(&dir, name)
+        {
+            progress.warn(format!("could not remove the docker context: {e}"));
+        }
         let active = ActiveFiles::in_store(self.store.root());
         if active.current().as_deref() == Some(name) {
-            active.write(None, &[])?;
-            progress.warn(format!(
-                "\"{name}\" was the active host; new shells now use the local Docker"
-            ));
+            match active.write(None, &[]) {
+                Ok(()) => progress.warn(format!(
+                    "\"{name}\" was the active host; new shells now use the local Docker"
+                )),
+                Err(e) => progress.warn(format!("could not reset the active host: {e}")),
+            }
         }
-        Ok(())
     }
 
     async fn deprovision(

@@ -1,0 +1,152 @@
+//! Live machine states for the desktop app. The store is watched (inotify, FSEvents, ...), so a
+//! machine created, changed or removed by the CLI shows up at once; states are re-probed when
+//! asked (after an action), when the store changes, and on a slow timer: no per-machine polling
+//! from the UI. Listeners get the whole snapshot, only when it changed.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::ops::Berth;
+use crate::ops::list::{ListItem, ListOptions};
+
+/// Keeps watching the store while alive.
+pub type StoreWatcher = notify::RecommendedWatcher;
+
+/// How often states are re-checked when nothing else asks for it.
+pub const PERIOD: Duration = Duration::from_secs(20);
+/// Store events closer together than this are handled once.
+const DEBOUNCE: Duration = Duration::from_millis(120);
+
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct MachineView {
+    pub name: String,
+    pub driver: String,
+    /// Running, Stopped, Timeout, Error, Creating, ...
+    pub state: String,
+    pub url: String,
+    pub docker_version: String,
+    pub error: String,
+    pub hint: String,
+    pub active: bool,
+}
+
+impl From<&ListItem> for MachineView {
+    fn from(i: &ListItem) -> Self {
+        MachineView {
+            name: i.name.clone(),
+            driver: i.driver_name.clone(),
+            state: i.state.clone(),
+            url: i.url.clone(),
+            docker_version: i.docker_version.trim_start_matches('v').to_string(),
+            error: i.error.clone(),
+            hint: i.hint.clone(),
+            active: i.active_host,
+        }
+    }
+}
+
+type Listener = Box<dyn Fn(&[MachineView]) + Send + Sync>;
+
+pub struct Monitor {
+    berth: Berth,
+    snapshot: Mutex<Vec<MachineView>>,
+    listeners: Mutex<Vec<Listener>>,
+    wake: tokio::sync::Notify,
+}
+
+impl Monitor {
+    pub fn new(berth: Berth) -> Arc<Monitor> {
+        Arc::new(Monitor {
+            berth,
+            snapshot: Mutex::new(vec![]),
+            listeners: Mutex::new(vec![]),
+            wake: tokio::sync::Notify::new(),
+        })
+    }
+
+    pub fn subscribe(&self, f: impl Fn(&[MachineView]) + Send + Sync + 'static) {
+        if let Ok(mut l) = self.listeners.lock() {
+            l.push(Box::new(f));
+        }
+    }
+
+    pub fn snapshot(&self) -> Vec<MachineView> {
+        self.snapshot.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Asks for a fresh look at every machine (after an action, or a store change).
+    pub fn poke(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Probes every machine now and publishes the result if it changed.
+    pub async fn refresh(&self) -> Vec<MachineView> {
+        let opts = ListOptions {
+            timeout: Duration::from_secs(3),
+            ..Default::default()
+        };
+        let views: Vec<MachineView> = match self.berth.list(&opts).await {
+            Ok(items) => items.iter().map(MachineView::from).collect(),
+            Err(e) => vec![MachineView {
+                name: "(store)".into(),
+                state: "Error".into(),
+                error: e.to_string(),
+                ..Default::default()
+            }],
+        };
+        let changed = match self.snapshot.lock() {
+            Ok(mut s) if *s != views => {
+                *s = views.clone();
+                true
+            }
+            _ => false,
+        };
+        if changed && let Ok(listeners) = self.listeners.lock() {
+            for l in listeners.iter() {
+                l(&views);
+            }
+        }
+        views
+    }
+
+    /// The loop: refresh when poked (debounced) or every PERIOD.
+    pub async fn run(self: Arc<Self>) {
+        loop {
+            self.refresh().await;
+            let _ = tokio::time::timeout(PERIOD, self.wake.notified()).await;
+            tokio::time::sleep(DEBOUNCE).await;
+        }
+    }
+
+    /// Watches the store; any change pokes the monitor. Keep the returned watcher alive.
+    pub fn watch_store(self: &Arc<Self>) -> Result<StoreWatcher> {
+        use notify::Watcher;
+        self.berth.store.init()?;
+        let me = Arc::downgrade(self);
+        let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+            let Ok(ev) = res else { return };
+            // Lock files change on every CLI command without changing any machine.
+            let relevant = ev
+                .paths
+                .iter()
+                .any(|p| !p.components().any(|c| c.as_os_str() == ".locks"));
+            if relevant && let Some(m) = me.upgrade() {
+                m.poke();
+            }
+        })
+        .map_err(|e| Error::io(format!("cannot watch the store: {e}")))?;
+        watcher
+            .watch(self.berth.store.root(), notify::RecursiveMode::Recursive)
+            .map_err(|e| {
+                Error::io(format!(
+                    "cannot watch {}: {e}",
+                    self.berth.store.root().display()
+                ))
+            })?;
+        Ok(watcher)
+    }
+}

@@ -1,0 +1,203 @@
+//! The tray menu: every machine with a check on the active one (click to switch), start/stop
+//! per machine, "Use local Docker", "Open Berth", "Quit". The menu model is a plain function of
+//! the machine list, and menu ids parse back into actions, so both are tested without a tray.
+
+use berth_core::monitor::MachineView;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Entry {
+    /// A machine to switch to: id, label, checked, enabled.
+    Machine {
+        id: String,
+        label: String,
+        checked: bool,
+        enabled: bool,
+    },
+    /// A submenu of plain items (id, label, enabled).
+    Submenu {
+        label: String,
+        items: Vec<(String, String, bool)>,
+    },
+    Item {
+        id: String,
+        label: String,
+        checked: Option<bool>,
+    },
+    Separator,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Use(String),
+    UseLocal,
+    Start(String),
+    Stop(String),
+    Open,
+    Quit,
+}
+
+pub fn parse(id: &str) -> Option<Action> {
+    let (verb, name) = id.split_once(':').unwrap_or((id, ""));
+    match (verb, name) {
+        ("use", n) if !n.is_empty() => Some(Action::Use(n.into())),
+        ("start", n) if !n.is_empty() => Some(Action::Start(n.into())),
+        ("stop", n) if !n.is_empty() => Some(Action::Stop(n.into())),
+        ("local", "") => Some(Action::UseLocal),
+        ("open", "") => Some(Action::Open),
+        ("quit", "") => Some(Action::Quit),
+        _ => None,
+    }
+}
+
+/// Drivers whose machines Berth can power on and off (existing servers cannot be).
+fn powerable(driver: &str) -> bool {
+    !matches!(driver, "generic" | "none" | "?")
+}
+
+pub fn model(machines: &[MachineView]) -> Vec<Entry> {
+    let mut m = vec![];
+    for v in machines {
+        let state = if v.state.is_empty() {
+            "unknown".to_string()
+        } else {
+            v.state.to_lowercase()
+        };
+        m.push(Entry::Machine {
+            id: format!("use:{}", v.name),
+            label: format!("{}  ({state})", v.name),
+            checked: v.active,
+            enabled: v.state == "Running" || v.active,
+        });
+    }
+    if machines.is_empty() {
+        m.push(Entry::Item {
+            id: "open".into(),
+            label: "No machines yet: create one…".into(),
+            checked: None,
+        });
+    }
+    let power: Vec<(String, String, bool)> = machines
+        .iter()
+        .filter(|v| powerable(&v.driver))
+        .flat_map(|v| {
+            let running = v.state == "Running";
+            [
+                (
+                    format!("start:{}", v.name),
+                    format!("Start {}", v.name),
+                    !running,
+                ),
+                (
+                    format!("stop:{}", v.name),
+                    format!("Stop {}", v.name),
+                    running,
+                ),
+            ]
+        })
+        .collect();
+    m.push(Entry::Separator);
+    if !power.is_empty() {
+        m.push(Entry::Submenu {
+            label: "Start / stop".into(),
+            items: power,
+        });
+    }
+    let any_active = machines.iter().any(|v| v.active);
+    m.push(Entry::Item {
+        id: "local".into(),
+        label: "Use local Docker".into(),
+        checked: Some(!any_active),
+    });
+    m.push(Entry::Separator);
+    m.push(Entry::Item {
+        id: "open".into(),
+        label: "Open Berth".into(),
+        checked: None,
+    });
+    m.push(Entry::Item {
+        id: "quit".into(),
+        label: "Quit".into(),
+        checked: None,
+    });
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(name: &str, driver: &str, state: &str, active: bool) -> MachineView {
+        MachineView {
+            name: name.into(),
+            driver: driver.into(),
+            state: state.into(),
+            active,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn menu_checks_the_active_machine_and_offers_power_only_where_possible() {
+        let menu = model(&[
+            v("dev", "generic", "Running", true),
+            v("vm", "qemu", "Stopped", false),
+        ]);
+        assert_eq!(
+            menu[0],
+            Entry::Machine {
+                id: "use:dev".into(),
+                label: "dev  (running)".into(),
+                checked: true,
+                enabled: true
+            }
+        );
+        assert!(matches!(
+            &menu[1],
+            Entry::Machine {
+                checked: false,
+                enabled: false,
+                ..
+            }
+        ));
+        let Some(Entry::Submenu { items, .. }) =
+            menu.iter().find(|e| matches!(e, Entry::Submenu { .. }))
+        else {
+            panic!("{menu:?}")
+        };
+        assert_eq!(
+            items,
+            &vec![
+                ("start:vm".to_string(), "Start vm".to_string(), true),
+                ("stop:vm".to_string(), "Stop vm".to_string(), false)
+            ]
+        );
+        assert!(menu.contains(&Entry::Item {
+            id: "local".into(),
+            label: "Use local Docker".into(),
+            checked: Some(false)
+        }));
+        assert!(menu.contains(&Entry::Item {
+            id: "quit".into(),
+            label: "Quit".into(),
+            checked: None
+        }));
+    }
+
+    #[test]
+    fn ids_round_trip() {
+        for e in model(&[v("a.b-1", "qemu", "Running", false)]) {
+            match e {
+                Entry::Machine { id, .. } | Entry::Item { id, .. } => {
+                    assert!(parse(&id).is_some(), "{id}")
+                }
+                Entry::Submenu { items, .. } => items
+                    .iter()
+                    .for_each(|(id, _, _)| assert!(parse(id).is_some())),
+                Entry::Separator => {}
+            }
+        }
+        assert_eq!(parse("use:dev"), Some(Action::Use("dev".into())));
+        assert_eq!(parse("use:"), None);
+        assert_eq!(parse("bogus"), None);
+    }
+}

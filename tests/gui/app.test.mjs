@@ -1,0 +1,258 @@
+// The real Berth app window, driven through tauri-driver + WebKitWebDriver under Xvfb and D-Bus
+// (tests/gui/run.sh), against a real test host: create a machine with the wizard, see it
+// Running, switch the active host from the window and from the tray's real D-Bus menu, check
+// the env file, docker context and shell profiles the app writes, and that `docker` follows.
+import assert from 'node:assert/strict'
+import fs from 'node:fs'
+import path from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import {
+  By,
+  berth,
+  currentContext,
+  makeWorld,
+  read,
+  screenshot,
+  sh,
+  startApp,
+  startTrayHost,
+  stopAll,
+  testhostDown,
+  testhostUp,
+  trayClick,
+  trayItem,
+  trayLayout,
+  waitFor,
+} from './harness.mjs'
+
+const HOST_N = 20
+let world, host, driver, trayItems, tray
+
+const $ = (css) => driver.findElement(By.css(css))
+const $x = (xpath) => driver.findElement(By.xpath(xpath))
+const button = (label) => $x(`//button[normalize-space()='${label}']`)
+const text = async (css) => (await $(css)).getText()
+const row = (name) => `tr[data-machine='${name}']`
+const rowText = async (name) => {
+  const rows = await driver.findElements(By.css(row(name)))
+  return rows.length ? rows[0].getText() : null
+}
+const dockerVersion = (prefix = '') => sh(world, `${prefix} docker version --format '{{.Server.Version}}'`)
+
+describe('Berth desktop app', { timeout: 240000 }, () => {
+  before(async () => {
+    world = makeWorld()
+    host = testhostUp(HOST_N)
+    trayItems = await startTrayHost(world)
+    driver = await startApp(world)
+  })
+
+  after(async () => {
+    try {
+      if (driver) {
+        const errors = await driver.executeScript('return window.__berthErrors || []').catch(() => [])
+        if (errors.length) console.log(`console errors: ${JSON.stringify(errors)}`)
+        await driver.quit().catch(() => {})
+      }
+    } finally {
+      await stopAll()
+      testhostDown(HOST_N)
+    }
+  })
+
+  test('the window opens on the machines view, empty', async () => {
+    await waitFor('the machines view', async () => (await text('main h1')) === 'Machines')
+    await waitFor('the empty list', async () => (await text('main')).includes('No machines yet'))
+    assert.equal(await text('[data-testid=active-host]'), 'local Docker')
+    assert.equal(await driver.getTitle(), 'Berth')
+  })
+
+  test('the tray shows the empty menu, local Docker checked', async () => {
+    tray = await trayItem(trayItems)
+    const labels = trayLayout(world, tray).map((i) => i.label)
+    assert.deepEqual(labels.filter(Boolean), ['No machines yet: create one…', 'Use local Docker', 'Open Berth', 'Quit'])
+    const local = trayLayout(world, tray).find((i) => i.label === 'Use local Docker')
+    assert.equal(local.checked, true)
+  })
+
+  test('the wizard: validation, a failed connection explained, then fixed and retried', async () => {
+    await button('New machine').click()
+    await $('[role=dialog]')
+    // Only usable drivers are offered as ready.
+    const generic = await $x("//button[contains(., 'Existing server (SSH)')]")
+    assert.equal(await generic.isEnabled(), true)
+    await generic.click()
+    await screenshot(driver, '01-wizard-options-empty')
+
+    // Client-side validation: a bad name and a missing address, each said next to its field.
+    await $('#machine-name').sendKeys('bad name!')
+    await button('Review').click()
+    await waitFor('field errors', async () => (await driver.findElements(By.css('.error[role=alert]'))).length >= 2)
+    assert.equal(await driver.executeScript('return document.activeElement.id'), 'machine-name')
+
+    // A port where nothing listens: the create fails and says what to do.
+    await $('#machine-name').clear()
+    await $('#machine-name').sendKeys('gui1')
+    await $('#opt-generic-ip-address').sendKeys(host.ip)
+    await $('#opt-generic-ssh-key').sendKeys(host.key)
+    await $('#opt-generic-ssh-port').sendKeys('2299')
+    await button('Review').click()
+    await waitFor('the review', async () => (await text('.dialog')).includes(host.ip))
+    await screenshot(driver, '02-wizard-review')
+    await button('Create').click()
+    const alert = await waitFor('the failure', async () => {
+      const a = await driver.findElements(By.css('.dialog .alert[role=alert]'))
+      return a.length ? a[0] : null
+    }, 60000)
+    const failure = await alert.getText()
+    assert.match(failure, /nothing listens on port 2299/, failure)
+    assert.equal((await alert.findElements(By.css('p'))).length, 1, `a hint is shown: ${failure}`)
+    await screenshot(driver, '03-wizard-failed')
+    // The failed attempt shows in the list as an Error row.
+    await waitFor('the Error row', async () => (await rowText('gui1'))?.includes('Error'))
+
+    // Fix the port and retry under the same name: the failed record is replaced.
+    await button('Back to options').click()
+    await $('#opt-generic-ssh-port').clear()
+    await button('Review').click()
+    await waitFor('the review', async () => (await text('.dialog')).includes('22 (default)'))
+    await button('Create').click()
+    const done = await waitFor('the create to finish', async () => {
+      const s = await driver.findElements(By.css('.dialog .success, .dialog .alert'))
+      return s.length ? s[0] : null
+    }, 120000)
+    const result = await done.getText()
+    assert.match(result, /"gui1" is ready/, result)
+    const steps = await text('.steps')
+    for (const s of ['Removing the failed attempt', 'Preparing certificates', 'Connecting to root@']) assert.ok(steps.includes(s), steps)
+    assert.doesNotMatch(steps, /✘/)
+    await screenshot(driver, '04-wizard-done')
+    await button('Close').click()
+    await waitFor('the dialog to close', async () => (await driver.findElements(By.css('[role=dialog]'))).length === 0)
+
+    await waitFor('gui1 Running in the list', async () => (await rowText('gui1'))?.includes('Running'), 20000)
+    const r = await rowText('gui1')
+    assert.match(r, /generic/)
+    assert.ok(r.includes(`tcp://${host.ip}:2376`), r)
+    assert.match(r, /20\.10/, 'the Docker version is shown')
+    // The desktop notifications went to the session's notification server.
+    const notes = await waitFor('the notifications', () => {
+      const t = read(world.notifications)
+      return t.includes('machine ready') ? t : null
+    })
+    assert.match(notes, /create failed/)
+    assert.match(notes, /gui1/)
+  })
+
+  test('make it active from the window: the env file changes and docker follows', async () => {
+    await $(`${row('gui1')} button.use`).click()
+    await waitFor('the active marker', async () => (await text('[data-testid=active-host]')) === 'gui1')
+    assert.equal(await $(`${row('gui1')} button.use`).getAttribute('aria-pressed'), 'true')
+    const envFile = path.join(world.store, 'active/env.sh')
+    const env = read(envFile)
+    assert.ok(env.includes(`DOCKER_HOST="tcp://${host.ip}:2376"`) || env.includes(`DOCKER_HOST='tcp://${host.ip}:2376'`) || env.includes(`tcp://${host.ip}:2376`), env)
+    const v = dockerVersion(`. '${envFile}' &&`)
+    assert.equal(v.code, 0, v.text)
+    assert.match(v.out, /^20\.10/)
+    assert.equal(berth(world, 'active').out.trim(), 'gui1')
+    // The docker context is kept for every machine, even in env mode.
+    const c = sh(world, "docker --context berth-gui1 version --format '{{.Server.Version}}'")
+    assert.equal(c.code, 0, c.text)
+    await screenshot(driver, '05-machines-active')
+  })
+
+  test('a machine made with the CLI appears in the window within a second', async () => {
+    const t0 = Date.now()
+    const r = berth(world, 'create', '-d', 'none', '--url', `tcp://${host.ip}:2376`, 'cli1')
+    assert.equal(r.code, 0, r.text)
+    const created = Date.now()
+    await waitFor('cli1 in the list', async () => (await rowText('cli1')) !== null, 5000, 20)
+    const seen = Date.now()
+    console.log(`cli create took ${created - t0} ms; the window showed it ${seen - created} ms later`)
+    assert.ok(seen - created < 1000, `shown ${seen - created} ms after the CLI finished`)
+    await waitFor('cli1 Running', async () => (await rowText('cli1'))?.includes('Running'), 10000)
+  })
+
+  test('settings: context mode and the shell-profile block, previewed then installed and removed', async () => {
+    await button('Settings').click()
+    await waitFor('the settings page', async () => (await text('main')).includes('Shell profiles'))
+    const preview = await text('.profiles')
+    assert.ok(preview.includes('.bashrc') && preview.includes('berth.fish'), preview)
+    assert.ok(preview.includes(path.join(world.store, 'active')), `the block sources the active file: ${preview}`)
+    assert.ok(!fs.existsSync(path.join(world.home, '.bashrc')), 'nothing is written before the user agrees')
+
+    await button('Add to my shell profiles').click()
+    await waitFor('installed', async () => (await text('.profiles')).includes('installed'))
+    const bashrc = read(path.join(world.home, '.bashrc'))
+    assert.match(bashrc, /# >>> berth >>>/)
+    assert.ok(fs.existsSync(path.join(world.home, '.config/fish/conf.d/berth.fish')))
+    // A new login shell now talks to the active host (gui1) with no berth command.
+    const v = sh(world, `HOME='${world.home}' bash -ic "docker version --format '{{.Server.Version}}'" 2>/dev/null`)
+    assert.equal(v.code, 0, v.text)
+    assert.match(v.out.trim(), /^20\.10/)
+
+    await $("input[name=mode][value=context]").click()
+    await waitFor('context mode saved', () => read(path.join(world.store, 'settings.json')).includes('"context"'))
+    await screenshot(driver, '06-settings')
+    await $('select').sendKeys('Dark')
+    await waitFor('dark theme', async () => (await driver.executeScript('return document.documentElement.dataset.theme')) === 'dark')
+    await screenshot(driver, '07-settings-dark')
+
+    assert.match(read(path.join(world.home, '.zshrc')), /KEEP_ME[\s\S]*# >>> berth >>>/)
+
+    await button('Remove from my shell profiles').click()
+    await waitFor('removed', () => !read(path.join(world.home, '.bashrc')).includes('berth'))
+    assert.equal(read(path.join(world.home, '.zshrc')), world.zshrc, "the user's own .zshrc is back as it was")
+    assert.ok(!fs.existsSync(path.join(world.home, '.config/fish/conf.d/berth.fish')))
+    await button('Machines').click()
+    await screenshot(driver, '08-machines-dark')
+  })
+
+  test('the tray lists the machines and switches the active host (context mode: open terminals follow)', async () => {
+    const layout = trayLayout(world, tray)
+    const gui1 = layout.find((i) => i.label.startsWith('gui1  ('))
+    const cli1 = layout.find((i) => i.label.startsWith('cli1  ('))
+    assert.ok(gui1 && cli1, JSON.stringify(layout))
+    assert.equal(gui1.checked, true)
+    assert.equal(cli1.checked, false)
+
+    trayClick(world, tray, 'cli1')
+    await waitFor('the current context', () => currentContext(world) === 'berth-cli1')
+    // An already-open terminal (no DOCKER_HOST) follows through the current context.
+    const v = dockerVersion('docker context show &&')
+    assert.equal(v.code, 0, v.text)
+    assert.match(v.out, /^berth-cli1\n20\.10/)
+    await waitFor('the window follows the tray', async () => (await text('[data-testid=active-host]')) === 'cli1')
+    await waitFor('the tray checks cli1', () => trayLayout(world, tray).find((i) => i.label.startsWith('cli1  ('))?.checked === true)
+    assert.equal(trayLayout(world, tray).find((i) => i.label.startsWith('gui1  (')).checked, false)
+
+    trayClick(world, tray, 'Use local Docker')
+    await waitFor('the default context', () => currentContext(world) === null)
+    await waitFor('the window shows local Docker', async () => (await text('[data-testid=active-host]')) === 'local Docker')
+    assert.match(read(path.join(world.store, 'active/env.sh')), /unset DOCKER_HOST/)
+    await waitFor('the tray checks local', () => trayLayout(world, tray).find((i) => i.label === 'Use local Docker')?.checked === true)
+  })
+
+  test('remove machines from the window, with a confirmation', async () => {
+    for (const name of ['cli1', 'gui1']) {
+      await $(`${row(name)} button[aria-label='Actions for ${name}']`).click()
+      await $x(`//div[@role='menu']//button[normalize-space()='Remove…']`).click()
+      const dialog = await $('[role=alertdialog]')
+      assert.match(await dialog.getText(), new RegExp(`Remove ${name}\\?`))
+      if (name === 'gui1') await screenshot(driver, '09-confirm-remove')
+      await dialog.findElement(By.xpath(".//button[normalize-space()='Remove']")).click()
+      await waitFor(`${name} to go`, async () => (await rowText(name)) === null, 60000)
+    }
+    assert.equal(berth(world, 'ls', '-q').out.trim(), '')
+    assert.ok(!fs.readdirSync(path.join(world.dockerConfig, 'contexts/meta')).length, 'contexts removed')
+    // The server is back to its own Docker configuration: nothing listens on 2376.
+    const probe = sh(world, `timeout 3 bash -c '</dev/tcp/${host.ip}/2376' 2>/dev/null && echo open || echo closed`)
+    assert.equal(probe.out.trim(), 'closed')
+    await waitFor('the empty list', async () => (await text('main')).includes('No machines yet'))
+  })
+
+  test('no console errors in the window', async () => {
+    const errors = await driver.executeScript('return window.__berthErrors')
+    assert.deepEqual(errors, [])
+  })
+})

@@ -1,0 +1,85 @@
+// Create-form logic: defaults, validation and the request, kept out of the components so
+// it is tested on its own. The server validates again (validate_create) before creating.
+import type { CreateRequest, DriverCard, EngineForm, OptionSpec, OptionValue } from './types'
+
+export const NAME_RULE = /^[a-zA-Z0-9][a-zA-Z0-9.-]*$/
+
+export function validateName(name: string): string | null {
+  const n = name.trim()
+  if (!n) return 'Give the machine a name.'
+  if (n.length > 63) return 'At most 63 characters.'
+  if (!NAME_RULE.test(n)) return 'Letters, digits, "." and "-", starting with a letter or digit.'
+  return null
+}
+
+export function initialValues(driver: DriverCard): Record<string, OptionValue> {
+  const v: Record<string, OptionValue> = {}
+  for (const o of driver.options) {
+    if (o.kind === 'bool') v[o.name] = false
+    else if (o.kind === 'stringlist') v[o.name] = []
+    else v[o.name] = ''
+  }
+  return v
+}
+
+export function validateField(spec: OptionSpec, value: OptionValue | undefined): string | null {
+  if (spec.kind === 'bool' || spec.kind === 'stringlist') return null
+  const s = typeof value === 'string' ? value.trim() : ''
+  if (!s) return spec.required ? `${spec.label} is required.` : null
+  if (spec.kind === 'int') {
+    if (!/^\d+$/.test(s)) return `${spec.label} must be a whole number.`
+    if (spec.name.endsWith('port') && (Number(s) < 1 || Number(s) > 65535)) return `${spec.label} must be between 1 and 65535.`
+  }
+  if (/[\u0000-\u001f]/.test(s)) return `${spec.label} contains control characters.`
+  return null
+}
+
+export function validateAll(driver: DriverCard, name: string, values: Record<string, OptionValue>): Record<string, string> {
+  const errors: Record<string, string> = {}
+  const n = validateName(name)
+  if (n) errors['name'] = n
+  for (const o of driver.options) {
+    const e = validateField(o, values[o.name])
+    if (e) errors[o.name] = e
+  }
+  return errors
+}
+
+/** Non-empty trimmed lines of a textarea. */
+export function lines(text: string): string[] {
+  return text.split('\n').map((l) => l.trim()).filter((l) => l.length > 0)
+}
+
+export function emptyEngine(): EngineForm {
+  return { labels: [], env: [], opts: [], insecureRegistries: [], registryMirrors: [], storageDriver: '', installUrl: '', noLiveRestore: false }
+}
+
+export function toRequest(name: string, driver: DriverCard, values: Record<string, OptionValue>, engine: EngineForm, tlsSans: string[]): CreateRequest {
+  const options: Record<string, OptionValue> = {}
+  for (const o of driver.options) {
+    const v = values[o.name]
+    if (typeof v === 'string' && v.trim() === '') continue
+    if (Array.isArray(v) && v.length === 0) continue
+    if (v === false) continue
+    options[o.name] = typeof v === 'string' ? v.trim() : v
+  }
+  return { name: name.trim(), driver: driver.name, options, engine, tlsSans }
+}
+
+/** What the review step lists: label and the value that will be used. */
+export function summary(driver: DriverCard, values: Record<string, OptionValue>): { label: string; value: string }[] {
+  return driver.options.map((o) => {
+    const v = values[o.name]
+    let shown: string
+    if (o.kind === 'bool') shown = v ? 'yes' : 'no'
+    else if (Array.isArray(v)) shown = v.join(', ') || '—'
+    else shown = (typeof v === 'string' && v.trim()) || (o.default ? `${o.default} (default)` : '—')
+    return { label: o.label, value: shown }
+  })
+}
+
+export const KIND_TITLES: Record<string, { title: string; blurb: string }> = {
+  local: { title: 'Local VM', blurb: 'A virtual machine on this computer.' },
+  cloud: { title: 'Cloud', blurb: 'A server created with your cloud account.' },
+  existing: { title: 'Existing server', blurb: 'A machine you already have.' },
+}

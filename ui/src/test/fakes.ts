@@ -1,0 +1,47 @@
+// A fake of lib/api for component tests: records calls, lets tests fire events.
+import { vi } from 'vitest'
+import type { DriverCard, JobDone, JobProgress, MachineView, ProfileFile, Settings } from '../lib/types'
+
+export const generic: DriverCard = {
+  name: 'generic', title: 'Existing server (SSH)', description: 'A Linux server you can already log in to.', kind: 'existing', ready: true, missing: null,
+  options: [
+    { name: 'generic-ip-address', kind: 'string', default: null, env: 'GENERIC_IP_ADDRESS', help: 'IP address or host name of the server', required: true, label: 'Address' },
+    { name: 'generic-ssh-user', kind: 'string', default: 'root', env: null, help: 'SSH user', required: false, label: 'SSH user' },
+    { name: 'generic-ssh-port', kind: 'int', default: '22', env: null, help: 'SSH port', required: false, label: 'SSH port' },
+  ],
+}
+export const qemu: DriverCard = { name: 'qemu', title: 'QEMU', description: 'A VM', kind: 'local', ready: false, missing: 'install qemu-system-x86', options: [] }
+
+export function machine(name: string, over: Partial<MachineView> = {}): MachineView {
+  return { name, driver: 'generic', state: 'Running', url: `tcp://10.0.0.2:2376`, dockerVersion: '20.10.24', error: '', hint: '', active: false, ...over }
+}
+
+export function fakeApi() {
+  const handlers = { machines: [] as ((m: MachineView[]) => void)[], progress: [] as ((p: JobProgress) => void)[], done: [] as ((d: JobDone) => void)[] }
+  const settings: Settings = { switchMode: 'env', dockerContexts: true, notifications: true, theme: 'system' }
+  const profiles: ProfileFile[] = [{ shell: 'bash', path: '/home/u/.bashrc', state: 'absent', block: '# >>> berth >>>\n. env.sh\n# <<< berth <<<\n', wholeFile: false }]
+  const api = {
+    listMachines: vi.fn(async () => [] as MachineView[]),
+    refresh: vi.fn(async () => [] as MachineView[]),
+    driverCatalog: vi.fn(async () => [qemu, generic]),
+    validateCreate: vi.fn(async () => undefined),
+    createMachine: vi.fn(async (r: { name: string }) => r.name),
+    cancelCreate: vi.fn(async () => undefined),
+    machineAction: vi.fn(async () => undefined),
+    removeMachine: vi.fn(async () => undefined),
+    useMachine: vi.fn(async () => undefined),
+    envCommand: vi.fn(async (n: string) => `eval "$(berth env ${n})"`),
+    openTerminal: vi.fn(async () => undefined),
+    getSettings: vi.fn(async () => settings),
+    setSettings: vi.fn(async (s: Settings) => s),
+    profilesPreview: vi.fn(async () => profiles),
+    profilesInstall: vi.fn(async () => profiles.map((p) => ({ ...p, state: 'installed' as const }))),
+    profilesUninstall: vi.fn(async () => profiles),
+    appInfo: vi.fn(async () => ({ version: '0.1.0', store: '/s', activeEnvFile: '/s/active/env.sh' })),
+    frontendReady: vi.fn(async () => undefined),
+    onMachines: vi.fn(async (cb: (m: MachineView[]) => void) => { handlers.machines.push(cb); return () => {} }),
+    onJobProgress: vi.fn(async (cb: (p: JobProgress) => void) => { handlers.progress.push(cb); return () => {} }),
+    onJobDone: vi.fn(async (cb: (d: JobDone) => void) => { handlers.done.push(cb); return () => {} }),
+  }
+  return { api, handlers }
+}
