@@ -55,7 +55,10 @@ ensure_node() {
 # npm_ci DIR: installs DIR's locked npm packages unless they are already there.
 npm_ci() {
   if [ ! -d "$1/node_modules" ] || [ "$1/package-lock.json" -nt "$1/node_modules/.package-lock.json" ]; then
-    (cd "$1" && npm ci --no-audit --no-fund --loglevel=error)
+    # `npm ci` refuses a lock without the other platforms' optional packages (the Tauri CLI's
+    # prebuilt binaries), which some registry mirrors leave out; install from the lock then.
+    (cd "$1" && { npm ci --no-audit --no-fund --loglevel=error 2>/dev/null ||
+      npm install --no-save --no-audit --no-fund --loglevel=error; })
   fi
 }
 
