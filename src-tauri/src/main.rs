@@ -193,19 +193,6 @@ fn main() {
         // SAFETY: first thing in main, before any other thread exists.
         unsafe { std::env::remove_var(v) };
     }
-    // WebKitGTK's GPU compositing and DMA-BUF renderer buy nothing for this UI, cost ~300 ms
-    // of startup and ~70 MiB, and blank the window on some GPU drivers. The user's own
-    // setting wins.
-    #[cfg(target_os = "linux")]
-    for v in [
-        "WEBKIT_DISABLE_COMPOSITING_MODE",
-        "WEBKIT_DISABLE_DMABUF_RENDERER",
-    ] {
-        if std::env::var_os(v).is_none() {
-            // SAFETY: still single-threaded.
-            unsafe { std::env::set_var(v, "1") };
-        }
-    }
     let store = match Store::locate(None) {
         Ok(s) => s,
         Err(e) => {
