@@ -7,7 +7,7 @@ use std::sync::Arc;
 use berth_core::drivers::{self, DriverInfo, DriverOptions, OptionValue};
 use berth_core::machine::EngineOptions;
 use berth_core::monitor::MachineView;
-use berth_core::ops::{CreateSpec, ProgressRef};
+use berth_core::ops::{Berth, CreateSpec, ProgressRef};
 use berth_core::profiles::{self, ProfileFile};
 use berth_core::progress::{Event, Progress};
 use berth_core::settings::Settings;
@@ -194,7 +194,7 @@ fn to_spec(r: CreateRequest) -> CreateSpec {
 pub fn validate_create(state: State<'_, AppState>, request: CreateRequest) -> Res<()> {
     let replace = request.replace_failed;
     let spec = to_spec(request);
-    berth_core::names::validate_machine_name(&spec.name)?;
+    Berth::check_spec(&spec)?;
     if state.berth.store.exists(&spec.name) && !(replace && replaceable(&state, &spec.name)) {
         return Err(
             Error::invalid(format!("a machine named \"{}\" already exists", spec.name))
@@ -202,8 +202,6 @@ pub fn validate_create(state: State<'_, AppState>, request: CreateRequest) -> Re
                 .into(),
         );
     }
-    berth_core::daemon_config::validate(&spec.engine)?;
-    drivers::new_driver(&spec.driver, &spec.name, &spec.driver_options)?;
     Ok(())
 }
 

@@ -181,8 +181,9 @@ impl Berth {
         self.root().join("machines").join(name)
     }
 
-    pub fn cmd(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
+    /// Points a command at this test's store and docker config, with no docker client
+    /// environment inherited from the shell running the tests.
+    fn isolate(&self, c: &mut Command) {
         c.env("BERTH_STORAGE_PATH", self.root())
             .env("DOCKER_CONFIG", self.docker_config());
         for v in [
@@ -190,10 +191,15 @@ impl Berth {
             "DOCKER_TLS_VERIFY",
             "DOCKER_CERT_PATH",
             "DOCKER_MACHINE_NAME",
-            "MACHINE_DEBUG",
-            "no_proxy",
-            "NO_PROXY",
         ] {
+            c.env_remove(v);
+        }
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
+        self.isolate(&mut c);
+        for v in ["MACHINE_DEBUG", "no_proxy", "NO_PROXY"] {
             c.env_remove(v);
         }
         c.stdin(Stdio::null());
@@ -244,17 +250,8 @@ impl Berth {
         c.arg("-c")
             .arg(script)
             .env("PATH", path)
-            .env("BERTH_STORAGE_PATH", self.root())
-            .env("DOCKER_CONFIG", self.docker_config())
             .env("SHELL", "/bin/bash");
-        for v in [
-            "DOCKER_HOST",
-            "DOCKER_TLS_VERIFY",
-            "DOCKER_CERT_PATH",
-            "DOCKER_MACHINE_NAME",
-        ] {
-            c.env_remove(v);
-        }
+        self.isolate(&mut c);
         c.output().expect("sh")
     }
 

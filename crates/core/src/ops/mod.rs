@@ -162,13 +162,12 @@ impl Berth {
         Ok(session)
     }
 
-    /// Creates a machine: driver resources, then provisioning over one SSH connection, then a
-    /// check through the Docker API. On failure the machine stays in the store marked Error
-    /// with the reason (and anything the driver created is removed).
-    pub async fn create(&self, spec: &CreateSpec, progress: &ProgressRef) -> Result<Machine> {
+    /// Checks a create request without touching anything (name, engine flags, driver options,
+    /// extra certificate names): what `create` checks first, and the GUI's review step.
+    pub fn check_spec(spec: &CreateSpec) -> Result<Box<dyn Driver>> {
         crate::names::validate_machine_name(&spec.name)?;
         crate::daemon_config::validate(&spec.engine)?;
-        let mut driver = drivers::new_driver(&spec.driver, &spec.name, &spec.driver_options)?;
+        let driver = drivers::new_driver(&spec.driver, &spec.name, &spec.driver_options)?;
         for san in &spec.tls_sans {
             if san.trim().is_empty() || san.contains(char::is_whitespace) {
                 return Err(Error::invalid(format!(
@@ -176,6 +175,14 @@ impl Berth {
                 )));
             }
         }
+        Ok(driver)
+    }
+
+    /// Creates a machine: driver resources, then provisioning over one SSH connection, then a
+    /// check through the Docker API. On failure the machine stays in the store marked Error
+    /// with the reason (and anything the driver created is removed).
+    pub async fn create(&self, spec: &CreateSpec, progress: &ProgressRef) -> Result<Machine> {
+        let mut driver = Self::check_spec(spec)?;
         let lock = self.store.reserve(&spec.name)?;
         let dir = self.store.machine_dir(&spec.name);
 
