@@ -11,7 +11,7 @@ if [ "$(id -u)" -ne 0 ]; then exec sudo -E "$0" "$@"; fi
 apt_install curl ca-certificates git openssh-server openssh-client \
   docker.io iproute2 iptables sudo busybox-static python3 strace bc \
   "${TAURI_BUILD_PKGS[@]}" libayatana-appindicator3-1 \
-  xvfb xauth dbus dbus-x11 at-spi2-core fonts-dejavu-core webkit2gtk-driver python3-dbus python3-gi
+  xvfb xauth dbus dbus-x11 at-spi2-core fonts-dejavu-core webkit2gtk-driver python3-dbus python3-gi imagemagick xdotool
 ensure_rust
 ensure_node
 cd "$ROOT"

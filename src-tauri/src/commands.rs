@@ -75,12 +75,7 @@ impl Progress for Forward {
 
 #[tauri::command]
 pub async fn list_machines(state: State<'_, AppState>) -> Res<Vec<MachineView>> {
-    let snap = state.monitor.snapshot();
-    if snap.is_empty() {
-        Ok(state.monitor.refresh().await)
-    } else {
-        Ok(snap)
-    }
+    Ok(state.monitor.first_view().await)
 }
 
 #[tauri::command]
@@ -482,7 +477,8 @@ pub fn app_info(state: State<'_, AppState>) -> AppInfo {
 
 /// Called by the UI after its first paint (benchmarks read the timestamp).
 #[tauri::command]
-pub fn frontend_ready(marks: Option<BTreeMap<String, f64>>) {
+pub fn frontend_ready(state: State<'_, AppState>, marks: Option<BTreeMap<String, f64>>) {
+    state.ui_ready.notify_one();
     if std::env::var_os("BERTH_MEASURE").is_some() {
         let ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -491,6 +487,9 @@ pub fn frontend_ready(marks: Option<BTreeMap<String, f64>>) {
         // Where the time to first paint goes (epoch ms): process start, page navigation,
         // the UI script running, the machine list loaded.
         let mut line = format!("BERTH_MARKS main={}", crate::started_ms());
+        for (k, v) in crate::marks() {
+            line.push_str(&format!(" {k}={v}"));
+        }
         for (k, v) in marks.unwrap_or_default() {
             line.push_str(&format!(" {k}={v:.0}"));
         }

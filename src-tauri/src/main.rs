@@ -8,6 +8,7 @@ mod tray;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use berth_core::monitor::{MachineView, Monitor};
 use berth_core::ops::{Berth, ProgressRef};
@@ -24,6 +25,8 @@ pub struct AppState {
     /// Names whose create, started here, failed and left an Error record (see `replaceable`).
     pub failed_creates: Mutex<HashSet<String>>,
     watcher: Mutex<Option<berth_core::monitor::StoreWatcher>>,
+    /// Notified when the window has drawn its first list.
+    pub ui_ready: Arc<tokio::sync::Notify>,
 }
 
 /// The `berth` CLI: next to this executable (installed together), else on PATH.
@@ -168,7 +171,48 @@ fn refresh_tray(app: &AppHandle, views: &[MachineView]) {
     }
 }
 
+/// What the page needs for its first paint, handed to it before its script runs, so the first
+/// paint waits for no IPC round trip.
+#[derive(serde::Serialize)]
+struct Boot {
+    machines: Vec<MachineView>,
+    settings: berth_core::settings::Settings,
+}
+
+fn main_window(app: &tauri::App, monitor: &Monitor) -> tauri::Result<tauri::WebviewWindow> {
+    let boot = Boot {
+        machines: tauri::async_runtime::block_on(monitor.first_view()),
+        settings: berth_core::settings::Settings::load(&app.state::<AppState>().berth.store),
+    };
+    let json = serde_json::to_string(&boot).unwrap_or_else(|_| "null".into());
+    tauri::WebviewWindowBuilder::new(app, "main", tauri::WebviewUrl::default())
+        .title("Berth")
+        .inner_size(1080.0, 700.0)
+        .min_inner_size(760.0, 480.0)
+        .initialization_script(format!("window.__BERTH_BOOT__ = {json};"))
+        .build()
+}
+
 static STARTED_MS: std::sync::OnceLock<u128> = std::sync::OnceLock::new();
+static MARKS: Mutex<Vec<(&'static str, u128)>> = Mutex::new(Vec::new());
+
+fn now_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0)
+}
+
+/// Notes when a startup step ended (epoch ms), for BERTH_MARKS.
+pub fn mark(what: &'static str) {
+    if let Ok(mut m) = MARKS.lock() {
+        m.push((what, now_ms()));
+    }
+}
+
+pub fn marks() -> Vec<(&'static str, u128)> {
+    MARKS.lock().map(|m| m.clone()).unwrap_or_default()
+}
 
 /// When main() began, in epoch ms (for the first-paint measurement).
 pub fn started_ms() -> u128 {
@@ -176,12 +220,7 @@ pub fn started_ms() -> u128 {
 }
 
 fn main() {
-    let _ = STARTED_MS.set(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0),
-    );
+    let _ = STARTED_MS.set(now_ms());
     // The app shows and switches the host chosen with Berth (the active env file), not whatever
     // DOCKER_HOST the shell that launched it had; terminals it opens source the active file.
     for v in [
@@ -192,6 +231,21 @@ fn main() {
     ] {
         // SAFETY: first thing in main, before any other thread exists.
         unsafe { std::env::remove_var(v) };
+    }
+    // WebKitGTK's GPU compositing and DMA-BUF renderer buy nothing for this UI, cost ~250 ms
+    // of startup and ~70 MiB, and blank the window on some GPU drivers. The user's own
+    // settings win.
+    // JavaScriptCore's JIT tiers buy nothing for a page this small and cost ~7 MiB.
+    #[cfg(target_os = "linux")]
+    for (v, value) in [
+        ("WEBKIT_DISABLE_COMPOSITING_MODE", "1"),
+        ("WEBKIT_DISABLE_DMABUF_RENDERER", "1"),
+        ("JSC_useJIT", "0"),
+    ] {
+        if std::env::var_os(v).is_none() {
+            // SAFETY: still single-threaded.
+            unsafe { std::env::set_var(v, value) };
+        }
     }
     let store = match Store::locate(None) {
         Ok(s) => s,
@@ -208,23 +262,29 @@ fn main() {
         jobs: Mutex::new(HashMap::new()),
         failed_creates: Mutex::new(HashSet::new()),
         watcher: Mutex::new(None),
+        ui_ready: Arc::new(tokio::sync::Notify::new()),
     };
 
+    mark("store");
     let result = tauri::Builder::default()
         .plugin(tauri_plugin_notification::init())
         .manage(state)
         .setup(move |app| {
+            mark("setup");
             let handle = app.handle().clone();
+            let window = main_window(app, &monitor)?;
             #[cfg(target_os = "linux")]
-            if let Some(w) = app.get_webview_window("main") {
+            {
                 // A handful of local pages: no need for a browser's memory caches.
-                let _ = w.with_webview(|wv| {
+                let _ = window.with_webview(|wv| {
                     use webkit2gtk::{CacheModel, WebContextExt, WebViewExt};
                     if let Some(ctx) = wv.inner().web_context() {
                         ctx.set_cache_model(CacheModel::DocumentViewer);
                     }
                 });
             }
+            #[cfg(not(target_os = "linux"))]
+            let _ = window;
             let menu = build_menu(&handle, &[])?;
             let mut tray = TrayIconBuilder::with_id("main")
                 .menu(&menu)
@@ -251,8 +311,21 @@ fn main() {
                     eprintln!("Berth: {e}; changes made outside the app show up every few seconds")
                 }
             }
-            tauri::async_runtime::spawn(monitor.clone().run());
+            // The first probe waits for the window's first paint (or a moment, if the window
+            // is never shown): on two cores it would otherwise compete with the page's start.
+            let ui_ready = app.state::<AppState>().ui_ready.clone();
+            let m = monitor.clone();
+            tauri::async_runtime::spawn(async move {
+                let _ =
+                    tokio::time::timeout(Duration::from_millis(1500), ui_ready.notified()).await;
+                m.run().await
+            });
+            mark("setup_done");
             Ok(())
+        })
+        .on_page_load(|_, payload| match payload.event() {
+            tauri::webview::PageLoadEvent::Started => mark("load_start"),
+            tauri::webview::PageLoadEvent::Finished => mark("load_done"),
         })
         .on_window_event(|window, event| {
             // Closing the window keeps Berth in the tray; Quit is in the tray menu.

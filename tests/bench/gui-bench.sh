@@ -4,6 +4,7 @@
 #   tree), tray switch -> a new `docker` invocation reaching the new host.
 # Runs the release app in a private Xvfb + D-Bus session against two real test hosts (needs root,
 # like the e2e suites). Usage: tests/bench/gui-bench.sh [--no-deb]
+# BERTH_BENCH_NO_BUILD=1 measures the release binaries already built.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
@@ -20,7 +21,7 @@ if [ -z "${BERTH_BENCH_INSIDE:-}" ]; then
   [ "$(id -u)" -eq 0 ] || exec sudo -E "$0" "$@"
   echo "== building the UI and the release binaries"
   (cd "$ROOT/ui" && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && npm run build >/dev/null)
-  (cd "$ROOT" && cargo build --release -q -p berth-app -p berth)
+  [ -n "${BERTH_BENCH_NO_BUILD:-}" ] || (cd "$ROOT" && cargo build --release -q -p berth-app -p berth)
   echo "release binary berth-app: $(mb "$(stat -c %s "$APP")")  (target <= 15 MB)"
   echo "release binary berth (CLI): $(mb "$(stat -c %s "$CLI")")"
   if [ "${1:-}" != "--no-deb" ]; then

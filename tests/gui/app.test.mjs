@@ -255,4 +255,22 @@ describe('Berth desktop app', { timeout: 240000 }, () => {
     const errors = await driver.executeScript('return window.__berthErrors')
     assert.deepEqual(errors, [])
   })
+
+  test('a relaunch draws the stored machines at once, then their probed state', async () => {
+    // A loopback port nothing listens on: the probe answers fast, and not "Running".
+    const r = berth(world, 'create', '-d', 'none', '--url', 'tcp://127.0.0.1:9', 'boot1')
+    assert.equal(r.code, 0, r.text)
+    await driver.quit()
+    driver = await startApp(world)
+    // The list came with the page (no IPC round trip before the first paint).
+    const boot = await driver.executeScript('return window.__BERTH_BOOT__')
+    assert.deepEqual(boot.machines.map((m) => m.name), ['boot1'])
+    assert.equal(boot.machines[0].url, 'tcp://127.0.0.1:9')
+    await waitFor('boot1 drawn', async () => (await rowText('boot1')) !== null, 1000, 10)
+    await waitFor('boot1 probed', async () => {
+      const state = await text(`${row('boot1')} [data-testid=state]`)
+      return state !== 'Checking' && state
+    })
+    assert.deepEqual(await driver.executeScript('return window.__berthErrors'), [])
+  })
 })

@@ -191,7 +191,13 @@ export async function screenshot(driver, name) {
   await driver.executeAsyncScript('const done = arguments[arguments.length - 1]; requestAnimationFrame(() => requestAnimationFrame(() => done()))')
   const file = path.join(ARTIFACTS, `${name}.png`)
   fs.mkdirSync(ARTIFACTS, { recursive: true })
-  fs.writeFileSync(file, Buffer.from(await driver.takeScreenshot(), 'base64'))
+  // Captured from the X server, not with WebDriver's takeScreenshot: with WebKit's compositing
+  // off (the app's default) that call leaves WebKitWebDriver's later clicks and keys hanging.
+  const win = spawnSync('xdotool', ['search', '--onlyvisible', '--name', '^Berth$'], { encoding: 'utf8' })
+  const id = win.stdout.trim().split('\n')[0]
+  if (!id) throw new Error(`no visible Berth window to capture: ${win.stderr}`)
+  const shot = spawnSync('import', ['-window', id, file], { encoding: 'utf8' })
+  if (shot.status !== 0) throw new Error(`import failed: ${shot.stderr}`)
   console.log(`screenshot: ${file}`)
   return file
 }

@@ -3,6 +3,7 @@
 //! asked (after an action), when the store changes, and on a slow timer: no per-machine polling
 //! from the UI. Listeners get the whole snapshot, only when it changed.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -56,7 +57,12 @@ pub struct Monitor {
     snapshot: Mutex<Vec<MachineView>>,
     listeners: Mutex<Vec<Listener>>,
     wake: tokio::sync::Notify,
+    /// Whether a probe has finished, so the snapshot says real states.
+    probed: AtomicBool,
 }
+
+/// The state shown for a machine before its first probe has answered.
+pub const CHECKING: &str = "Checking";
 
 impl Monitor {
     pub fn new(berth: Berth) -> Arc<Monitor> {
@@ -65,6 +71,7 @@ impl Monitor {
             snapshot: Mutex::new(vec![]),
             listeners: Mutex::new(vec![]),
             wake: tokio::sync::Notify::new(),
+            probed: AtomicBool::new(false),
         })
     }
 
@@ -76,6 +83,37 @@ impl Monitor {
 
     pub fn snapshot(&self) -> Vec<MachineView> {
         self.snapshot.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// What to show right away: the probed snapshot once there is one, else the machines as
+    /// stored (state `Checking`) without touching the network, so a window never waits on a
+    /// slow host. The probe's result follows to the listeners.
+    pub async fn first_view(&self) -> Vec<MachineView> {
+        if self.probed.load(Ordering::Acquire) {
+            return self.snapshot();
+        }
+        let opts = ListOptions {
+            probe: false,
+            ..Default::default()
+        };
+        let listed = self.berth.list(&opts).await;
+        // A probe that finished meanwhile is newer than the stored records.
+        if self.probed.load(Ordering::Acquire) {
+            return self.snapshot();
+        }
+        match listed {
+            Ok(items) => items
+                .iter()
+                .map(|i| {
+                    let mut v = MachineView::from(i);
+                    if v.state.is_empty() {
+                        v.state = CHECKING.into();
+                    }
+                    v
+                })
+                .collect(),
+            Err(_) => self.refresh().await,
+        }
     }
 
     /// Asks for a fresh look at every machine (after an action, or a store change).
@@ -105,6 +143,8 @@ impl Monitor {
             }
             _ => false,
         };
+        // After the snapshot is in place: first_view may return it from now on.
+        self.probed.store(true, Ordering::Release);
         if changed && let Ok(listeners) = self.listeners.lock() {
             for l in listeners.iter() {
                 l(&views);
@@ -148,5 +188,43 @@ impl Monitor {
                 ))
             })?;
         Ok(watcher)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::drivers::{DriverOptions, OptionValue};
+    use crate::ops::CreateSpec;
+    use crate::ops::ProgressRef;
+    use crate::progress::Silent;
+
+    #[tokio::test]
+    async fn the_first_view_shows_stored_machines_before_any_probe() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let berth = Berth::new(crate::Store::at(dir.path()));
+        let mut driver_options = DriverOptions::default();
+        // A loopback port nothing listens on: the probe is refused at once.
+        driver_options.set("url", OptionValue::Str("tcp://127.0.0.1:9".into()));
+        let spec = CreateSpec {
+            name: "m1".into(),
+            driver: "none".into(),
+            driver_options,
+            engine: Default::default(),
+            tls_sans: vec![],
+        };
+        let p: ProgressRef = Arc::new(Silent);
+        berth.create(&spec, &p).await.expect("create");
+
+        let monitor = Monitor::new(berth);
+        let first = monitor.first_view().await;
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].state, CHECKING);
+        assert_eq!(first[0].url, "tcp://127.0.0.1:9");
+        assert!(monitor.snapshot().is_empty(), "nothing probed yet");
+
+        let probed = monitor.refresh().await;
+        assert_ne!(probed[0].state, CHECKING);
+        assert_eq!(monitor.first_view().await, probed);
     }
 }

@@ -108,3 +108,10 @@ export interface AppInfo {
 }
 
 export type MachineAction = 'start' | 'stop' | 'restart' | 'kill' | 'regenerate-certs' | 'provision'
+
+declare global {
+  interface Window {
+    /** Set by the app before the page's script runs (see src-tauri/src/main.rs `Boot`). */
+    __BERTH_BOOT__?: { machines: MachineView[]; settings: Settings }
+  }
+}

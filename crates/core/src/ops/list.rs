@@ -233,6 +233,11 @@ impl Berth {
                     Job::Probe(b) => {
                         let (item, m, tls) = *b;
                         if !probe {
+                            // The URL is in the store: no network needed.
+                            let mut item = item;
+                            if let Ok(d) = drivers::load_driver(&m) {
+                                item.url = d.engine_url().unwrap_or_default();
+                            }
                             item
                         } else {
                             probe_one(item, &m, tls, timeout, cert_dir.as_deref()).await
