@@ -11,7 +11,8 @@ if [ "$(id -u)" -ne 0 ]; then exec sudo -E "$0" "$@"; fi
 apt_install curl ca-certificates git openssh-server openssh-client \
   docker.io iproute2 iptables sudo busybox-static python3 strace bc \
   "${TAURI_BUILD_PKGS[@]}" libayatana-appindicator3-1 \
-  xvfb xauth dbus dbus-x11 at-spi2-core fonts-dejavu-core webkit2gtk-driver python3-dbus python3-gi imagemagick xdotool
+  xvfb xauth dbus dbus-x11 at-spi2-core fonts-dejavu-core webkit2gtk-driver python3-dbus python3-gi imagemagick xdotool \
+  gnome-keyring libsecret-tools
 ensure_rust
 ensure_node
 cd "$ROOT"
@@ -29,6 +30,9 @@ echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -q -- -D warnings
 echo "== unit tests"
 cargo test --workspace -q
+echo "== keychain: berth credentials against gnome-keyring's Secret Service"
+cargo build -q -p berth
+tests/keychain/run.sh "${CARGO_TARGET_DIR:-$ROOT/target}/debug/berth"
 echo "== end-to-end: generic driver on real test hosts"
 cargo test -q -p berth --test e2e_generic -- --include-ignored --test-threads=4
 echo "== GUI end-to-end: the real app window"

@@ -34,6 +34,25 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum CredentialsCmd {
+    /// Add an account; the secret is read from standard input (asked for, unechoed, on a terminal)
+    Add {
+        /// digitalocean or amazonec2 (aws)
+        provider: String,
+        /// A name for the account (work, personal, ...)
+        #[arg(long, default_value = "default")]
+        name: String,
+        /// AWS only: the access key ID (not secret); the secret access key is read from stdin
+        #[arg(long)]
+        access_key_id: Option<String>,
+    },
+    /// List accounts (never their secrets) and credentials found in the environment
+    Ls,
+    /// Remove an account and its keychain entry
+    Rm { provider: String, name: String },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum Cmd {
     /// Print which machine is active
     Active {
@@ -50,6 +69,11 @@ pub enum Cmd {
     },
     /// Create a machine
     Create(CreateArgs),
+    /// Cloud accounts: secrets in the OS keychain, never in the store
+    Credentials {
+        #[command(subcommand)]
+        action: CredentialsCmd,
+    },
     /// Print the commands that point the docker client at a machine
     Env(EnvArgs),
     /// Print a machine's record as JSON, or through a Go template

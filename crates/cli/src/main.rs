@@ -2,6 +2,7 @@
 //! every operation is `berth_core::ops`.
 
 mod cli;
+mod credentials;
 mod native_ssh;
 mod render;
 
@@ -123,6 +124,7 @@ async fn run(cli: Cli, driver_opts: DriverOptions) -> Result<i32> {
             print!("{}", berth.config_flags(&name, &p).await?);
         }
         Cmd::Create(args) => return create(&berth, args, driver_opts, &renderer, &p).await,
+        Cmd::Credentials { action } => credentials::run(&store, action)?,
         Cmd::Env(args) => env(&berth, args, &p).await?,
         Cmd::Inspect { format, name } => {
             let name = target(&store, name)?;

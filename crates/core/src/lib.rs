@@ -3,6 +3,7 @@
 
 pub mod certs;
 pub mod contexts;
+pub mod credentials;
 pub mod daemon_config;
 pub mod drivers;
 pub mod engine;

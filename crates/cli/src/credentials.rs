@@ -1,0 +1,151 @@
+//! `berth credentials add|ls|rm`: cloud accounts, secrets in the OS keychain.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use berth_core::credentials::{self, Credentials, Provider, Secret};
+use berth_core::{Error, Result, Store};
+
+use crate::cli::CredentialsCmd;
+
+pub fn run(store: &Store, action: CredentialsCmd) -> Result<()> {
+    let creds = Credentials::os(store.root());
+    match action {
+        CredentialsCmd::Add {
+            provider,
+            name,
+            access_key_id,
+        } => {
+            let provider = Provider::parse(&provider)?;
+            let secret = match provider {
+                Provider::DigitalOcean => {
+                    if access_key_id.is_some() {
+                        return Err(Error::invalid("--access-key-id is for amazonec2 accounts"));
+                    }
+                    Secret::Token(read_secret("DigitalOcean personal access token: ")?)
+                }
+                Provider::Aws => {
+                    let id = access_key_id.ok_or_else(|| {
+                        Error::invalid("an AWS account needs --access-key-id")
+                            .with_hint("the secret access key is then read from standard input")
+                    })?;
+                    Secret::AwsKeys {
+                        access_key_id: id,
+                        secret_access_key: read_secret("AWS secret access key: ")?,
+                        session_token: None,
+                    }
+                }
+            };
+            let account = creds.add(provider, &name, &secret)?;
+            println!(
+                "Added the {} account \"{}\" (secret in the OS keychain)",
+                provider.label(),
+                account.name
+            );
+        }
+        CredentialsCmd::Ls => {
+            let accounts = creds.list()?;
+            let mut rows = vec![["PROVIDER", "NAME", "SOURCE", "ADDED"].map(String::from)];
+            for a in &accounts {
+                rows.push([
+                    a.provider.clone(),
+                    a.name.clone(),
+                    "keychain".into(),
+                    a.added.clone(),
+                ]);
+            }
+            for p in Provider::ALL {
+                // What a create would use from the environment, named, never shown.
+                let env = |k: &str| std::env::var(k).ok();
+                if let Ok(Some((_, source))) = credentials::from_environment(p, &env) {
+                    rows.push([p.id().into(), "-".into(), source.to_string(), "-".into()]);
+                }
+            }
+            if rows.len() == 1 {
+                println!(
+                    "No cloud accounts. Add one with `berth credentials add digitalocean` or `berth credentials add amazonec2 --access-key-id ID`."
+                );
+                return Ok(());
+            }
+            let widths: Vec<usize> = (0..4)
+                .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+                .collect();
+            for r in rows {
+                println!(
+                    "{:w0$}   {:w1$}   {:w2$}   {}",
+                    r[0],
+                    r[1],
+                    r[2],
+                    r[3],
+                    w0 = widths[0],
+                    w1 = widths[1],
+                    w2 = widths[2]
+                );
+            }
+        }
+        CredentialsCmd::Rm { provider, name } => {
+            let provider = Provider::parse(&provider)?;
+            creds.remove(provider, &name)?;
+            println!("Removed the {} account \"{name}\"", provider.label());
+        }
+    }
+    Ok(())
+}
+
+/// One line from stdin; on a terminal, asked for with echo off (never a command-line argument:
+/// those show in `ps` and shell history).
+fn read_secret(prompt: &str) -> Result<String> {
+    let stdin = std::io::stdin();
+    let tty = stdin.is_terminal();
+    if tty {
+        eprint!("{prompt}");
+        let _ = std::io::stderr().flush();
+    }
+    #[cfg(unix)]
+    let _echo = tty.then(EchoOff::new);
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| Error::io(format!("cannot read the secret: {e}")))?;
+    if tty {
+        eprintln!();
+    }
+    let secret = line.trim().to_string();
+    if secret.is_empty() {
+        return Err(Error::invalid("no secret given").with_hint(
+            "type or paste it when asked, or pipe it in: `printf %s \"$TOKEN\" | berth credentials add ...`",
+        ));
+    }
+    Ok(secret)
+}
+
+/// Terminal echo off while alive.
+#[cfg(unix)]
+struct EchoOff(Option<libc::termios>);
+
+#[cfg(unix)]
+impl EchoOff {
+    fn new() -> EchoOff {
+        // SAFETY: tcgetattr/tcsetattr on stdin with a zeroed, then filled, termios.
+        unsafe {
+            let mut t: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(0, &mut t) != 0 {
+                return EchoOff(None);
+            }
+            let saved = t;
+            t.c_lflag &= !libc::ECHO;
+            libc::tcsetattr(0, libc::TCSANOW, &t);
+            EchoOff(Some(saved))
+        }
+    }
+}
+
+#[cfg(unix)]
+impl Drop for EchoOff {
+    fn drop(&mut self) {
+        if let Some(t) = self.0 {
+            // SAFETY: restores the settings read in `new`.
+            unsafe { libc::tcsetattr(0, libc::TCSANOW, &t) };
+        }
+    }
+}
