@@ -33,6 +33,9 @@ cargo test --workspace -q
 echo "== keychain: berth credentials against gnome-keyring's Secret Service"
 cargo build -q -p berth
 tests/keychain/run.sh "${CARGO_TARGET_DIR:-$ROOT/target}/debug/berth"
+echo "== cloud: the DigitalOcean client against Prism on DigitalOcean's OpenAPI contract"
+npm_ci tests/cloud
+tests/cloud/run.sh "${CARGO_TARGET_DIR:-$ROOT/target}/debug/berth"
 echo "== end-to-end: generic driver on real test hosts"
 cargo test -q -p berth --test e2e_generic -- --include-ignored --test-threads=4
 echo "== GUI end-to-end: the real app window"

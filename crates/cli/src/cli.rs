@@ -50,6 +50,11 @@ pub enum CredentialsCmd {
     Ls,
     /// Remove an account and its keychain entry
     Rm { provider: String, name: String },
+    /// Check credentials with a real API call (an account, else the environment's)
+    Test {
+        provider: String,
+        name: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -2,12 +2,13 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
+use berth_core::cloud::digitalocean;
 use berth_core::credentials::{self, Credentials, Provider, Secret};
 use berth_core::{Error, Result, Store};
 
 use crate::cli::CredentialsCmd;
 
-pub fn run(store: &Store, action: CredentialsCmd) -> Result<()> {
+pub async fn run(store: &Store, action: CredentialsCmd) -> Result<()> {
     let creds = Credentials::os(store.root());
     match action {
         CredentialsCmd::Add {
@@ -80,6 +81,27 @@ pub fn run(store: &Store, action: CredentialsCmd) -> Result<()> {
                     w1 = widths[1],
                     w2 = widths[2]
                 );
+            }
+        }
+        CredentialsCmd::Test { provider, name } => {
+            let provider = Provider::parse(&provider)?;
+            let env = |k: &str| std::env::var(k).ok();
+            let (secret, source) = creds.resolve(provider, name.as_deref(), &env)?;
+            match (provider, secret) {
+                (Provider::DigitalOcean, Secret::Token(token)) => {
+                    let account = digitalocean::Client::new(&token)?.account().await?;
+                    println!(
+                        "OK: {source} works for the DigitalOcean account {} (status {}, droplet limit {})",
+                        account.email, account.status, account.droplet_limit
+                    );
+                }
+                _ => {
+                    return Err(Error::invalid(format!(
+                        "testing {} credentials is not in this version yet",
+                        provider.label()
+                    ))
+                    .with_hint("it comes with the EC2 driver"));
+                }
             }
         }
         CredentialsCmd::Rm { provider, name } => {

@@ -124,7 +124,7 @@ async fn run(cli: Cli, driver_opts: DriverOptions) -> Result<i32> {
             print!("{}", berth.config_flags(&name, &p).await?);
         }
         Cmd::Create(args) => return create(&berth, args, driver_opts, &renderer, &p).await,
-        Cmd::Credentials { action } => credentials::run(&store, action)?,
+        Cmd::Credentials { action } => credentials::run(&store, action).await?,
         Cmd::Env(args) => env(&berth, args, &p).await?,
         Cmd::Inspect { format, name } => {
             let name = target(&store, name)?;

@@ -402,7 +402,7 @@ impl Credentials {
             )),
             [] => Err(
                 Error::invalid(format!("no {} credentials", provider.label())).with_hint(format!(
-                    "add an account with `berth credentials add {}` (or the app's Accounts page)",
+                    "add an account with `berth credentials add {}`",
                     provider.id()
                 )),
             ),
