@@ -241,6 +241,21 @@ impl Client {
         self.post_field("/v2/account/keys", body, "ssh_key").await
     }
 
+    /// The account's SSH keys (first 200).
+    pub async fn keys(&self) -> Result<Vec<SshKey>> {
+        self.get_field("/v2/account/keys?per_page=200", "ssh_keys")
+            .await
+    }
+
+    /// Droplets with a tag (first 200): what Berth made carries `berth-NAME`.
+    pub async fn droplets_tagged(&self, tag: &str) -> Result<Vec<Droplet>> {
+        self.get_field(
+            &format!("/v2/droplets?tag_name={tag}&per_page=200"),
+            "droplets",
+        )
+        .await
+    }
+
     pub async fn delete_key(&self, id: i64) -> Result<()> {
         self.delete(&format!("/v2/account/keys/{id}")).await
     }
