@@ -61,6 +61,16 @@ pub struct Forward {
     pub job: String,
 }
 
+impl Forward {
+    /// A progress sink that forwards a job's steps to the window as `job-progress` events.
+    pub fn sink(app: &AppHandle, job: impl Into<String>) -> ProgressRef {
+        Arc::new(Forward {
+            app: app.clone(),
+            job: job.into(),
+        })
+    }
+}
+
 impl Progress for Forward {
     fn emit(&self, event: Event) {
         let _ = self.app.emit(
@@ -215,10 +225,7 @@ pub fn create_machine(
     let app2 = app.clone();
     let job2 = job.clone();
     let handle = tauri::async_runtime::spawn(async move {
-        let progress: ProgressRef = Arc::new(Forward {
-            app: app2.clone(),
-            job: job2.clone(),
-        });
+        let progress = Forward::sink(&app2, job2.clone());
         monitor.poke();
         if replace {
             progress.step("replace", "Removing the failed attempt");
@@ -321,10 +328,7 @@ pub async fn machine_action(
     name: String,
     action: String,
 ) -> Res<()> {
-    let p: ProgressRef = Arc::new(Forward {
-        app,
-        job: format!("{action}:{name}"),
-    });
+    let p = Forward::sink(&app, format!("{action}:{name}"));
     let b = &state.berth;
     let r = match action.as_str() {
         "start" => b.start(&name, &p).await,
@@ -346,10 +350,7 @@ pub async fn remove_machine(
     name: String,
     force: bool,
 ) -> Res<()> {
-    let p: ProgressRef = Arc::new(Forward {
-        app,
-        job: format!("rm:{name}"),
-    });
+    let p = Forward::sink(&app, format!("rm:{name}"));
     let r = state.berth.remove(&name, force, &p).await;
     state.monitor.poke();
     Ok(r?)

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use berth_core::monitor::{MachineView, Monitor};
-use berth_core::ops::{Berth, ProgressRef};
+use berth_core::ops::Berth;
 use berth_core::{Error, Store};
 use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem, Submenu};
 use tauri::tray::TrayIconBuilder;
@@ -48,10 +48,7 @@ pub async fn switch_active(
     berth: &Berth,
     name: Option<&str>,
 ) -> Result<(), Error> {
-    let p: ProgressRef = Arc::new(commands::Forward {
-        app: app.clone(),
-        job: "use".into(),
-    });
+    let p = commands::Forward::sink(app, "use");
     berth.use_machine(name, &p).await
 }
 
@@ -129,10 +126,7 @@ fn on_tray_menu(app: &AppHandle, id: &str) {
         action => {
             tauri::async_runtime::spawn(async move {
                 let state = app.state::<AppState>();
-                let p: ProgressRef = Arc::new(commands::Forward {
-                    app: app.clone(),
-                    job: "tray".into(),
-                });
+                let p = commands::Forward::sink(&app, "tray");
                 let result = match &action {
                     tray::Action::Use(n) => switch_active(&app, &state.berth, Some(n)).await,
                     tray::Action::UseLocal => switch_active(&app, &state.berth, None).await,
