@@ -4,6 +4,7 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use berth_core::cloud::digitalocean;
 use berth_core::credentials::{self, Credentials, Provider, Secret};
+use berth_core::template;
 use berth_core::{Error, Result, Store};
 
 use crate::cli::CredentialsCmd;
@@ -44,44 +45,26 @@ pub async fn run(store: &Store, action: CredentialsCmd) -> Result<()> {
             );
         }
         CredentialsCmd::Ls => {
-            let accounts = creds.list()?;
-            let mut rows = vec![["PROVIDER", "NAME", "SOURCE", "ADDED"].map(String::from)];
-            for a in &accounts {
-                rows.push([
-                    a.provider.clone(),
-                    a.name.clone(),
-                    "keychain".into(),
-                    a.added.clone(),
-                ]);
-            }
+            let mut rows: Vec<String> = creds
+                .list()?
+                .iter()
+                .map(|a| format!("{}\t{}\tkeychain\t{}", a.provider, a.name, a.added))
+                .collect();
+            let env = |k: &str| std::env::var(k).ok();
             for p in Provider::ALL {
                 // What a create would use from the environment, named, never shown.
-                let env = |k: &str| std::env::var(k).ok();
                 if let Ok(Some((_, source))) = credentials::from_environment(p, &env) {
-                    rows.push([p.id().into(), "-".into(), source.to_string(), "-".into()]);
+                    rows.push(format!("{}\t-\t{source}\t-", p.id()));
                 }
             }
-            if rows.len() == 1 {
+            if rows.is_empty() {
                 println!(
                     "No cloud accounts. Add one with `berth credentials add digitalocean` or `berth credentials add amazonec2 --access-key-id ID`."
                 );
                 return Ok(());
             }
-            let widths: Vec<usize> = (0..4)
-                .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
-                .collect();
-            for r in rows {
-                println!(
-                    "{:w0$}   {:w1$}   {:w2$}   {}",
-                    r[0],
-                    r[1],
-                    r[2],
-                    r[3],
-                    w0 = widths[0],
-                    w1 = widths[1],
-                    w2 = widths[2]
-                );
-            }
+            rows.insert(0, "PROVIDER\tNAME\tSOURCE\tADDED".into());
+            print!("{}", template::tabwrite(&rows.join("\n")));
         }
         CredentialsCmd::Test { provider, name } => {
             let provider = Provider::parse(&provider)?;
