@@ -115,11 +115,9 @@ pub fn set_current(config_dir: &Path, name: Option<&str>) -> Result<()> {
         }
     }
     fsutil::ensure_private_dir(config_dir)?;
-    let text = serde_json::to_string_pretty(&serde_json::Value::Object(cfg))
-        .map_err(|e| Error::io(e.to_string()))?;
-    fsutil::atomic_write(
+    fsutil::write_json(
         &config_dir.join("config.json"),
-        format!("{text}\n").as_bytes(),
+        &serde_json::Value::Object(cfg),
         fsutil::SECRET_MODE,
     )
 }

@@ -297,9 +297,7 @@ impl Credentials {
         if let Some(dir) = self.file.parent() {
             fsutil::ensure_private_dir(dir)?;
         }
-        let json = serde_json::to_vec_pretty(accounts)
-            .map_err(|e| Error::store(format!("cannot encode the account list: {e}")))?;
-        fsutil::atomic_write(&self.file, &json, 0o600)
+        fsutil::write_json(&self.file, accounts, fsutil::SECRET_MODE)
     }
 
     pub fn add(&self, provider: Provider, name: &str, secret: &Secret) -> Result<Account> {

@@ -95,6 +95,15 @@ pub fn read_to_string(path: &Path) -> Result<String> {
     fs::read_to_string(path).at("read", path)
 }
 
+/// Writes `value` as pretty JSON with a final newline, atomically (see `atomic_write`).
+pub fn write_json<T: serde::Serialize + ?Sized>(path: &Path, value: &T, mode: u32) -> Result<()> {
+    let mut text = serde_json::to_string_pretty(value).map_err(|e| {
+        crate::error::Error::store(format!("cannot encode {}: {e}", path.display()))
+    })?;
+    text.push('\n');
+    atomic_write(path, text.as_bytes(), mode)
+}
+
 /// Copies a file, giving the copy `mode` (keys copied into the store become 0600 whatever the
 /// source's mode was).
 pub fn copy_with_mode(from: &Path, to: &Path, mode: u32) -> Result<()> {

@@ -60,10 +60,9 @@ impl Settings {
 
     pub fn save(&self, store: &Store) -> Result<()> {
         fsutil::ensure_private_dir(store.root())?;
-        let text = serde_json::to_string_pretty(self).unwrap_or_default();
-        fsutil::atomic_write(
+        fsutil::write_json(
             &store.root().join("settings.json"),
-            format!("{text}\n").as_bytes(),
+            self,
             fsutil::PUBLIC_MODE,
         )
     }

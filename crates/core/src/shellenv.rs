@@ -300,11 +300,7 @@ impl ActiveFiles {
             fsutil::atomic_write(&self.path(file), text.as_bytes(), fsutil::PUBLIC_MODE)?;
         }
         let json = serde_json::json!({ "Name": name.unwrap_or(""), "Env": vars.iter().cloned().collect::<std::collections::BTreeMap<_, _>>() });
-        fsutil::atomic_write(
-            &self.path("active.json"),
-            format!("{json:#}\n").as_bytes(),
-            fsutil::PUBLIC_MODE,
-        )
+        fsutil::write_json(&self.path("active.json"), &json, fsutil::PUBLIC_MODE)
     }
 }
 

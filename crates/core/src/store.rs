@@ -180,13 +180,9 @@ impl Store {
         a.client_key_path = dir.join("key.pem").display().to_string();
         a.server_cert_path = dir.join("server.pem").display().to_string();
         a.server_key_path = dir.join("server-key.pem").display().to_string();
-        let mut text = serde_json::to_string_pretty(machine).map_err(|e| {
-            Error::store(format!("cannot encode machine \"{}\": {e}", machine.name))
-        })?;
-        text.push('\n');
-        fsutil::atomic_write(
+        fsutil::write_json(
             &self.machine_file(&machine.name),
-            text.as_bytes(),
+            machine,
             fsutil::SECRET_MODE,
         )
     }
