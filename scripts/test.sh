@@ -38,6 +38,8 @@ npm_ci tests/cloud
 tests/cloud/run.sh "${CARGO_TARGET_DIR:-$ROOT/target}/debug/berth"
 echo "== end-to-end: generic driver on real test hosts"
 cargo test -q -p berth --test e2e_generic -- --include-ignored --test-threads=4
+echo "== end-to-end: DigitalOcean driver (Prism proxy + stateful fake) on real test hosts"
+cargo test -q -p berth --test e2e_digitalocean -- --include-ignored --test-threads=2
 echo "== GUI end-to-end: the real app window"
 cargo build -q -p berth-app -p berth
 TAURI_DRIVER=$HOME/.cargo/bin/tauri-driver

@@ -145,6 +145,8 @@ pub struct CreateRequest {
     /// The wizard retries after a failed create of this name: its Error record is replaced.
     #[serde(default)]
     pub replace_failed: bool,
+    #[serde(default)]
+    pub keep_on_failure: bool,
 }
 
 /// Whether `name` is a record left by a create this app started and that failed: the only
@@ -191,6 +193,7 @@ fn to_spec(r: CreateRequest) -> CreateSpec {
             live_restore: !r.engine.no_live_restore,
         },
         tls_sans: clean(r.tls_sans),
+        keep_on_failure: r.keep_on_failure,
     }
 }
 

@@ -4,8 +4,10 @@ on DigitalOcean's OpenAPI contract (Prism then rejects requests that break the c
 answers 500 when this fake's answers do). Droplets go new -> active and get the IPv4 address
 given with --ipv4 (an address in a subnet the test owns; the fake never hands out public IPs),
 actions go in-progress -> completed and change the droplet's status, deletes are real.
+With --authorized-keys FILE, a droplet going active appends its SSH keys to FILE, as cloud-init
+does on a real droplet (the test points it at a test host's authorized keys).
 
-Usage: fake_do.py PORT TOKEN [--ipv4 A.B.C.D] [--spec digitalocean-openapi.yaml]
+Usage: fake_do.py PORT TOKEN [--ipv4 A.B.C.D] [--authorized-keys FILE] [--spec FILE]
 Standard library + PyYAML only (for the droplet template from the contract's own example).
 """
 import argparse
@@ -27,6 +29,7 @@ ids = itertools.count(1000)
 state = {"keys": {}, "droplets": {}, "actions": {}}
 args = None
 template = None
+regions = None
 
 
 def now():
@@ -45,6 +48,10 @@ def droplet_view(d):
     out = copy.deepcopy(d["body"])
     if out["status"] == "new" and time.time() - d["created"] >= ACTIVE_AFTER:
         d["body"]["status"] = "active"
+        if args.authorized_keys:
+            with open(args.authorized_keys, "a") as f:
+                for k in d["keys"]:
+                    f.write(state["keys"][k]["public_key"].strip() + "\n")
         d["body"]["networks"]["v4"] = [
             {"ip_address": args.ipv4, "netmask": "255.255.255.0", "gateway": args.gateway, "type": "public"},
             {"ip_address": args.private_ipv4, "netmask": "255.255.0.0", "gateway": "0.0.0.0", "type": "private"},
@@ -85,6 +92,12 @@ class Handler(BaseHTTPRequestHandler):
             return False
         return True
 
+    def key_by(self, ident):
+        """A key by ID or fingerprint, as the API looks them up."""
+        if ident.isdigit():
+            return state["keys"].get(int(ident))
+        return next((k for k in state["keys"].values() if k["fingerprint"] == ident), None)
+
     def body(self):
         n = int(self.headers.get("Content-Length") or 0)
         return json.loads(self.rfile.read(n) or b"{}")
@@ -102,6 +115,12 @@ class Handler(BaseHTTPRequestHandler):
             if path == "/v2/account/keys":
                 keys = list(state["keys"].values())
                 return self.send(200, {"ssh_keys": keys, "links": {}, "meta": {"total": len(keys)}})
+            m = re.fullmatch(r"/v2/account/keys/([0-9a-f:]+)", path)
+            if m:
+                k = self.key_by(m.group(1))
+                return self.send(200, {"ssh_key": k}) if k else self.not_found()
+            if path == "/v2/regions":
+                return self.send(200, {"regions": regions, "links": {}, "meta": {"total": len(regions)}})
             if path == "/v2/droplets":
                 tag = dict(p.split("=", 1) for p in query.split("&") if "=" in p).get("tag_name")
                 ds = [droplet_view(d) for d in state["droplets"].values()]
@@ -130,16 +149,23 @@ class Handler(BaseHTTPRequestHandler):
                 state["keys"][key["id"]] = key
                 return self.send(201, {"ssh_key": key})
             if self.path == "/v2/droplets":
+                keys = []
                 for k in body.get("ssh_keys", []):
-                    if k not in state["keys"] and not any(v["fingerprint"] == k for v in state["keys"].values()):
+                    found = self.key_by(str(k))
+                    if not found:
                         return self.send(422, {"id": "unprocessable_entity", "message": f"ssh key {k} not found"})
+                    keys.append(found["id"])
+                region = next((r for r in regions if r["slug"] == body["region"]), None)
+                if not region or body["size"] not in region["sizes"]:
+                    return self.send(422, {"id": "unprocessable_entity",
+                                           "message": "You specified an invalid size for Droplet creation."})
                 d = copy.deepcopy(template)
                 did = next(ids)
                 d.update({"id": did, "name": body["name"], "status": "new", "created_at": now(),
                           "tags": body.get("tags", []), "size_slug": body["size"],
                           "networks": {"v4": [], "v6": []}})
                 d["region"]["slug"] = body["region"]
-                state["droplets"][did] = {"body": d, "created": time.time()}
+                state["droplets"][did] = {"body": d, "created": time.time(), "keys": keys}
                 aid = next(ids)
                 state["actions"][aid] = {"id": aid, "status": "in-progress", "type": "create", "started_at": now(),
                                          "completed_at": None, "resource_id": did, "resource_type": "droplet",
@@ -173,17 +199,22 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
-    global args, template
+    global args, template, regions
     p = argparse.ArgumentParser()
     p.add_argument("port", type=int)
     p.add_argument("token")
     p.add_argument("--ipv4", default="192.0.2.10")
     p.add_argument("--gateway", default="192.0.2.1")
     p.add_argument("--private-ipv4", default="10.132.0.10")
+    p.add_argument("--authorized-keys")
     p.add_argument("--spec", default=__file__.rsplit("/", 1)[0] + "/digitalocean-openapi.yaml")
     args = p.parse_args()
     spec = yaml.load(open(args.spec), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     template = spec["components"]["examples"]["droplet_single"]["value"]["droplet"]
+    # The contract's region example (nyc3), plus two more made from it; one is full.
+    nyc3 = spec["components"]["responses"]["all_regions"]["content"]["application/json"]["schema"]["example"]["regions"][0]
+    regions = [nyc3, dict(nyc3, slug="ams3", name="Amsterdam 3"),
+               dict(nyc3, slug="sfo1", name="San Francisco 1", available=False, sizes=[])]
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     print(f"fake DigitalOcean on 127.0.0.1:{args.port}", flush=True)
     server.serve_forever()

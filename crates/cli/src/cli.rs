@@ -192,6 +192,9 @@ pub struct CreateArgs {
     /// Extra name or IP in the server certificate (repeatable)
     #[arg(long = "tls-san")]
     pub tls_san: Vec<String>,
+    /// If create fails, keep what it made (droplet, instance, keys) instead of removing it
+    #[arg(long)]
+    pub keep_on_failure: bool,
     /// Swarm classic is gone; accepted for compatibility and refused if set
     #[arg(long, hide = true)]
     pub swarm: bool,

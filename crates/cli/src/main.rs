@@ -306,6 +306,7 @@ async fn create(
             live_restore: !args.engine_no_live_restore,
         },
         tls_sans: args.tls_san,
+        keep_on_failure: args.keep_on_failure,
     };
     match berth.create(&spec, p).await {
         Ok(_) => {
@@ -552,7 +553,7 @@ async fn ssh(
     let (mut m, _) = berth.ssh_endpoint(&name)?;
     if m.ssh_host_key.is_none() {
         // Pin the key now so the external client can verify it.
-        let d = berth_core::drivers::load_driver(&m)?;
+        let d = berth_core::drivers::load_driver(&m, berth.store.root())?;
         berth
             .connect_ssh(&mut m, d.as_ref(), p)
             .await?

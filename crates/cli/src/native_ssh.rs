@@ -7,13 +7,12 @@ use std::io::{IsTerminal, Read, Write};
 use berth_core::ops::remote::split_remote;
 use berth_core::ops::{Berth, ProgressRef};
 use berth_core::ssh::{SshSession, sh_quote};
-use berth_core::{Error, Result, drivers};
+use berth_core::{Error, Result};
 use russh::ChannelMsg;
 use tokio::io::AsyncReadExt;
 
 async fn connect(berth: &Berth, name: &str, p: &ProgressRef) -> Result<SshSession> {
     let (mut m, d) = berth.load_ready(name)?;
-    let _ = drivers::load_driver(&m)?;
     berth.connect_ssh(&mut m, d.as_ref(), p).await
 }
 

@@ -162,6 +162,8 @@ pub enum Source {
     Keychain(String),
     Environment(&'static str),
     AwsProfile(String),
+    /// A command-line flag (used for that command only).
+    Flag(&'static str),
 }
 
 impl std::fmt::Display for Source {
@@ -170,6 +172,7 @@ impl std::fmt::Display for Source {
             Source::Keychain(n) => write!(f, "account \"{n}\" in the keychain"),
             Source::Environment(v) => write!(f, "${v}"),
             Source::AwsProfile(p) => write!(f, "AWS profile \"{p}\""),
+            Source::Flag(flag) => write!(f, "--{flag}"),
         }
     }
 }

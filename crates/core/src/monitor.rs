@@ -210,8 +210,7 @@ mod tests {
             name: "m1".into(),
             driver: "none".into(),
             driver_options,
-            engine: Default::default(),
-            tls_sans: vec![],
+            ..Default::default()
         };
         let p: ProgressRef = Arc::new(Silent);
         berth.create(&spec, &p).await.expect("create");

@@ -25,6 +25,12 @@ async fn every_call_matches_the_contract() {
         .create_key("berth-m1", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB5Q berth")
         .await
         .expect("create key");
+    let regions = c.regions().await.expect("regions");
+    assert!(regions.iter().any(|r| r.available && !r.sizes.is_empty()));
+    c.key("3b:16:e4:bf:8b:00:8b:b8:59:8c:a9:d3:f0:19:fa:45")
+        .await
+        .expect("key by fingerprint");
+    c.key(&key.id.to_string()).await.expect("key by id");
     let droplet = c
         .create_droplet(&DropletRequest {
             name: "m1".into(),
@@ -37,6 +43,7 @@ async fn every_call_matches_the_contract() {
             monitoring: true,
             tags: vec!["berth".into(), "berth-m1".into()],
             user_data: Some("#cloud-config\n".into()),
+            private_networking: true,
             vpc_uuid: None,
         })
         .await

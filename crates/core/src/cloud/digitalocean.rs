@@ -49,6 +49,7 @@ pub struct DropletRequest {
     pub ipv6: bool,
     pub monitoring: bool,
     pub tags: Vec<String>,
+    pub private_networking: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_data: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -87,6 +88,15 @@ impl Droplet {
             .find(|a| a.kind == kind)
             .map(|a| a.ip_address.as_str())
     }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct Region {
+    pub slug: String,
+    pub name: String,
+    pub available: bool,
+    #[serde(default)]
+    pub sizes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -254,6 +264,17 @@ impl Client {
             "droplets",
         )
         .await
+    }
+
+    /// One key, by ID or fingerprint.
+    pub async fn key(&self, id_or_fingerprint: &str) -> Result<SshKey> {
+        self.get_field(&format!("/v2/account/keys/{id_or_fingerprint}"), "ssh_key")
+            .await
+    }
+
+    /// The regions (all of them fit on one page of 200).
+    pub async fn regions(&self) -> Result<Vec<Region>> {
+        self.get_field("/v2/regions?per_page=200", "regions").await
     }
 
     pub async fn delete_key(&self, id: i64) -> Result<()> {

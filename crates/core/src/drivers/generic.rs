@@ -199,7 +199,7 @@ impl Driver for Generic {
         RestartKind::Engine
     }
 
-    async fn pre_create_check(&self) -> Result<()> {
+    async fn pre_create_check(&self, _: &DriverContext<'_>) -> Result<()> {
         if !self.cfg.ssh_key.is_empty() {
             let p = PathBuf::from(&self.cfg.ssh_key);
             if !p.is_file() {

@@ -14,6 +14,7 @@ use crate::machine::Machine;
 use crate::progress::Progress;
 use crate::ssh::SshTarget;
 
+pub mod digitalocean;
 pub mod generic;
 pub mod none;
 
@@ -27,6 +28,11 @@ pub enum OptionKind {
     StringList,
     /// A local file the user picks.
     Path,
+    /// A secret (an API token): accepted on the command line for docker-machine compatibility,
+    /// never stored, never shown in the GUI (which offers accounts from the keychain instead).
+    Secret,
+    /// The name of a stored account of the driver's cloud (`berth credentials ls`).
+    Account,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -65,7 +71,7 @@ pub struct DriverInfo {
 
 /// Every driver this build knows, in the order the GUI offers them.
 pub fn catalog() -> Vec<DriverInfo> {
-    vec![generic::info(), none::info()]
+    vec![generic::info(), digitalocean::info(), none::info()]
 }
 
 pub fn driver_info(name: &str) -> Result<DriverInfo> {
@@ -98,7 +104,8 @@ pub struct Availability {
 pub fn availability(driver: &str) -> Availability {
     match driver {
         // Berth's own SSH client and Docker API client: nothing to install.
-        "generic" | "none" => Availability {
+        // Cloud drivers talk HTTPS to the provider: nothing to install either.
+        "generic" | "none" | "digitalocean" => Availability {
             ready: true,
             missing: None,
         },
@@ -283,6 +290,8 @@ pub enum RestartKind {
 
 pub struct DriverContext<'a> {
     pub name: &'a str,
+    /// The store's root (where the account list for cloud credentials lives).
+    pub store_root: &'a Path,
     pub machine_dir: &'a Path,
     pub progress: &'a dyn Progress,
 }
@@ -311,7 +320,7 @@ pub trait Driver: Send + Sync {
     }
 
     /// Checks that can fail before anything is created (exit code 3 in the CLI).
-    async fn pre_create_check(&self) -> Result<()>;
+    async fn pre_create_check(&self, ctx: &DriverContext<'_>) -> Result<()>;
     async fn create(&mut self, ctx: &DriverContext<'_>) -> Result<()>;
     async fn state(&self, timeout: Duration) -> MachineState;
     async fn start(&mut self, ctx: &DriverContext<'_>) -> Result<()>;
@@ -330,12 +339,16 @@ pub fn new_driver(driver: &str, name: &str, opts: &DriverOptions) -> Result<Box<
     match driver {
         "generic" => Ok(Box::new(generic::Generic::from_options(name, &info, opts)?)),
         "none" => Ok(Box::new(none::NoneDriver::from_options(name, &info, opts)?)),
+        "digitalocean" => Ok(Box::new(digitalocean::DigitalOcean::from_options(
+            name, &info, opts,
+        )?)),
         other => Err(Error::invalid(format!("unknown driver \"{other}\""))),
     }
 }
 
-/// The driver of an existing machine, from its stored configuration.
-pub fn load_driver(machine: &Machine) -> Result<Box<dyn Driver>> {
+/// The driver of an existing machine, from its stored configuration. `store_root` is where
+/// cloud drivers find the account list for their credentials.
+pub fn load_driver(machine: &Machine, store_root: &Path) -> Result<Box<dyn Driver>> {
     let bad = |e: serde_json::Error| {
         Error::store(format!(
             "the {} driver configuration of \"{}\" is damaged: {e}",
@@ -348,6 +361,10 @@ pub fn load_driver(machine: &Machine) -> Result<Box<dyn Driver>> {
         )),
         "none" => Ok(Box::new(
             none::NoneDriver::from_config(machine.driver.clone()).map_err(bad)?,
+        )),
+        "digitalocean" => Ok(Box::new(
+            digitalocean::DigitalOcean::from_config(machine.driver.clone(), store_root)
+                .map_err(bad)?,
         )),
         other => Err(Error::store(format!(
             "machine \"{}\" uses the driver \"{other}\", which this Berth does not have",

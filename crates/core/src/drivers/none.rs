@@ -113,7 +113,7 @@ impl Driver for NoneDriver {
     fn restart_kind(&self) -> RestartKind {
         RestartKind::Unsupported
     }
-    async fn pre_create_check(&self) -> Result<()> {
+    async fn pre_create_check(&self, _: &DriverContext<'_>) -> Result<()> {
         Ok(())
     }
     async fn create(&mut self, _: &DriverContext<'_>) -> Result<()> {

@@ -227,6 +227,7 @@ impl Berth {
                 Job::Probe(b) => Some(dir_of(&b.0.name)),
                 Job::Done(_) => None,
             };
+            let root = self.store.root().to_path_buf();
             async move {
                 let mut item = match job {
                     Job::Done(item) => return *item,
@@ -235,12 +236,12 @@ impl Berth {
                         if !probe {
                             // The URL is in the store: no network needed.
                             let mut item = item;
-                            if let Ok(d) = drivers::load_driver(&m) {
+                            if let Ok(d) = drivers::load_driver(&m, &root) {
                                 item.url = d.engine_url().unwrap_or_default();
                             }
                             item
                         } else {
-                            probe_one(item, &m, tls, timeout, cert_dir.as_deref()).await
+                            probe_one(item, &m, tls, timeout, cert_dir.as_deref(), &root).await
                         }
                     }
                 };
@@ -278,8 +279,9 @@ async fn probe_one(
     tls: Option<EngineTls>,
     timeout: Duration,
     dir: Option<&std::path::Path>,
+    root: &std::path::Path,
 ) -> ListItem {
-    let driver = match drivers::load_driver(m) {
+    let driver = match drivers::load_driver(m, root) {
         Ok(d) => d,
         Err(e) => {
             item.state = "Error".into();

@@ -41,6 +41,8 @@ pub struct CreateSpec {
     pub driver_options: DriverOptions,
     pub engine: EngineOptions,
     pub tls_sans: Vec<String>,
+    /// Leave what a failed create made (droplet, instance, keys) for inspection.
+    pub keep_on_failure: bool,
 }
 
 impl Berth {
@@ -98,18 +100,19 @@ impl Berth {
                 );
             }
         }
-        let d = drivers::load_driver(&m)?;
+        let d = drivers::load_driver(&m, self.store.root())?;
         Ok((m, d))
     }
 
     fn ctx<'a>(
-        &self,
+        &'a self,
         name: &'a str,
         dir: &'a std::path::Path,
         progress: &'a dyn Progress,
     ) -> DriverContext<'a> {
         DriverContext {
             name,
+            store_root: self.store.root(),
             machine_dir: dir,
             progress,
         }
@@ -208,7 +211,10 @@ impl Berth {
         }
 
         progress.step("precheck", "Running pre-create checks");
-        if let Err(e) = driver.pre_create_check().await {
+        if let Err(e) = driver
+            .pre_create_check(&self.ctx(&spec.name, &dir, progress.as_ref()))
+            .await
+        {
             // Nothing was created: leave no trace.
             let _ = self.store.remove(lock);
             return Err(e.with_kind(ErrorKind::PreCreate));
@@ -239,7 +245,10 @@ impl Berth {
                 Ok(m)
             }
             Err(e) => {
-                if driver.restart_kind() == RestartKind::Machine {
+                if driver.restart_kind() == RestartKind::Machine && spec.keep_on_failure {
+                    progress
+                        .warn("Kept what was created (--keep-on-failure); `berth rm` removes it");
+                } else if driver.restart_kind() == RestartKind::Machine {
                     progress.step("rollback", "Removing what was created");
                     if let Err(re) = driver
                         .remove(&self.ctx(&spec.name, &dir, progress.as_ref()))
@@ -358,7 +367,7 @@ impl Berth {
     ) -> Result<Machine> {
         let _lock = self.lock(name)?;
         let mut m = self.store.load(name)?;
-        let mut driver = drivers::load_driver(&m)?;
+        let mut driver = drivers::load_driver(&m, self.store.root())?;
         if let Some(opts) = update.filter(|o| !o.0.is_empty()) {
             driver = self.updated_driver(&m, driver.as_ref(), opts)?;
             m.driver = driver.config();
@@ -396,6 +405,14 @@ impl Berth {
     ) -> Result<Box<dyn Driver>> {
         let info = drivers::driver_info(&m.driver_name)?;
         opts.check_known(&info)?;
+        if !matches!(m.driver_name.as_str(), "generic" | "none") {
+            // A cloud machine's options describe what was made; changing them means a new one.
+            return Err(Error::invalid(format!(
+                "the {} driver's options cannot change after create",
+                m.driver_name
+            ))
+            .with_hint("create a new machine with the options you want"));
+        }
         let mut merged = DriverOptions::default();
         // Start from the stored values so unspecified options keep them.
         if let (Some(target), "generic") = (current.ssh_target(), m.driver_name.as_str()) {
@@ -417,10 +434,13 @@ impl Berth {
             let mut cfg = fresh.config();
             cfg["SSHKeyPath"] = m.driver["SSHKeyPath"].clone();
             cfg["SSHKey"] = m.driver["SSHKey"].clone();
-            fresh = drivers::load_driver(&Machine {
-                driver: cfg,
-                ..m.clone()
-            })?;
+            fresh = drivers::load_driver(
+                &Machine {
+                    driver: cfg,
+                    ..m.clone()
+                },
+                self.store.root(),
+            )?;
         }
         Ok(fresh)
     }
@@ -436,7 +456,7 @@ impl Berth {
     ) -> Result<Machine> {
         let _lock = self.lock(name)?;
         let mut m = self.store.load(name)?;
-        let driver = drivers::load_driver(&m)?;
+        let driver = drivers::load_driver(&m, self.store.root())?;
         if client_certs {
             progress.step("ca", "Regenerating the CA and client certificate");
             certs::regenerate_store_certs(&self.store)?;
@@ -476,7 +496,7 @@ impl Berth {
             Err(e) => return Err(e),
         };
         let dir = self.store.machine_dir(name);
-        let mut driver = match drivers::load_driver(&m) {
+        let mut driver = match drivers::load_driver(&m, self.store.root()) {
             Ok(d) => d,
             Err(e) => {
                 progress.warn(format!("{e}; removing the local record only"));
@@ -569,7 +589,7 @@ impl Berth {
         if m.status.phase == Phase::Error {
             return Ok(MachineState::Error);
         }
-        let d = drivers::load_driver(&m)?;
+        let d = drivers::load_driver(&m, self.store.root())?;
         Ok(d.state(timeout).await)
     }
 
@@ -579,7 +599,7 @@ impl Berth {
 
     pub fn ip(&self, name: &str) -> Result<String> {
         let m = self.store.load(name)?;
-        drivers::load_driver(&m)?.address()
+        drivers::load_driver(&m, self.store.root())?.address()
     }
 
     /// The machine's Docker server version, through the API over TLS.

@@ -187,7 +187,7 @@ impl Berth {
     /// The key file (if any) and target of a machine, for the built-in SSH client.
     pub fn ssh_target_of(&self, name: &str) -> Result<SshTarget> {
         let (m, _) = self.load_ready(name)?;
-        drivers::load_driver(&m)?
+        drivers::load_driver(&m, self.store.root())?
             .ssh_target()
             .ok_or_else(|| Error::driver(format!("machine \"{name}\" has no SSH access")))
     }

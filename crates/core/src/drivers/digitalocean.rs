@@ -1,0 +1,856 @@
+//! `digitalocean`: a droplet made through DigitalOcean's API v2. docker-machine's flags and
+//! stored fields, with current defaults; the API token is never stored (docker-machine kept it
+//! in plain text in config.json): it comes from an account in the OS keychain, the environment,
+//! or, for this one command, `--digitalocean-access-token`.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    Driver, DriverContext, DriverInfo, DriverKind, DriverOptions, MachineState, OptionKind,
+    OptionSpec, RestartKind,
+};
+use crate::cloud::digitalocean::{Client, Droplet, DropletRequest};
+use crate::credentials::{Credentials, Provider, Secret, Source};
+use crate::error::{Error, ErrorKind, Result};
+use crate::fsutil;
+use crate::ssh::SshTarget;
+
+/// How long a new droplet gets to become active with an address, and its sshd to answer.
+const ACTIVE_TIMEOUT: Duration = Duration::from_secs(300);
+const SSH_TIMEOUT: Duration = Duration::from_secs(180);
+/// How long a power action gets to complete.
+const ACTION_TIMEOUT: Duration = Duration::from_secs(180);
+const POLL: Duration = Duration::from_secs(1);
+/// DigitalOcean's limit on user data.
+const MAX_USER_DATA: u64 = 64 * 1024;
+
+pub const DEFAULT_IMAGE: &str = "ubuntu-24-04-x64";
+pub const DEFAULT_REGION: &str = "nyc3";
+pub const DEFAULT_SIZE: &str = "s-1vcpu-1gb";
+
+fn opt(
+    name: &'static str,
+    kind: OptionKind,
+    default: Option<&'static str>,
+    env: &'static str,
+    label: &'static str,
+    help: &'static str,
+) -> OptionSpec {
+    OptionSpec {
+        name,
+        kind,
+        default,
+        env: Some(env),
+        help,
+        required: false,
+        label,
+    }
+}
+
+pub fn info() -> DriverInfo {
+    use OptionKind::*;
+    DriverInfo {
+        name: "digitalocean",
+        title: "DigitalOcean",
+        description: "A droplet in your DigitalOcean account, made and removed by Berth. Needs an API token with write access.",
+        kind: DriverKind::Cloud,
+        options: vec![
+            opt(
+                "digitalocean-account",
+                Account,
+                None,
+                "BERTH_DIGITALOCEAN_ACCOUNT",
+                "Account",
+                "account whose token to use (`berth credentials ls`); default: $DIGITALOCEAN_ACCESS_TOKEN, else your only account",
+            ),
+            opt(
+                "digitalocean-access-token",
+                Secret,
+                None,
+                "DIGITALOCEAN_ACCESS_TOKEN",
+                "API token",
+                "API token for this command only (visible to other users in the process list: prefer `berth credentials add digitalocean`)",
+            ),
+            opt(
+                "digitalocean-image",
+                String,
+                Some(DEFAULT_IMAGE),
+                "DIGITALOCEAN_IMAGE",
+                "Image",
+                "image slug",
+            ),
+            opt(
+                "digitalocean-region",
+                String,
+                Some(DEFAULT_REGION),
+                "DIGITALOCEAN_REGION",
+                "Region",
+                "region slug",
+            ),
+            opt(
+                "digitalocean-size",
+                String,
+                Some(DEFAULT_SIZE),
+                "DIGITALOCEAN_SIZE",
+                "Size",
+                "droplet size slug",
+            ),
+            opt(
+                "digitalocean-ipv6",
+                Bool,
+                None,
+                "DIGITALOCEAN_IPV6",
+                "IPv6",
+                "enable IPv6",
+            ),
+            opt(
+                "digitalocean-private-networking",
+                Bool,
+                None,
+                "DIGITALOCEAN_PRIVATE_NETWORKING",
+                "Private networking",
+                "enable private networking",
+            ),
+            opt(
+                "digitalocean-backups",
+                Bool,
+                None,
+                "DIGITALOCEAN_BACKUPS",
+                "Backups",
+                "enable weekly backups (billed)",
+            ),
+            opt(
+                "digitalocean-monitoring",
+                Bool,
+                None,
+                "DIGITALOCEAN_MONITORING",
+                "Monitoring",
+                "install the monitoring agent",
+            ),
+            opt(
+                "digitalocean-tags",
+                String,
+                None,
+                "DIGITALOCEAN_TAGS",
+                "Tags",
+                "comma-separated tags for the droplet",
+            ),
+            opt(
+                "digitalocean-userdata",
+                Path,
+                None,
+                "DIGITALOCEAN_USERDATA",
+                "User data",
+                "cloud-init file to pass to the droplet",
+            ),
+            opt(
+                "digitalocean-ssh-user",
+                String,
+                Some("root"),
+                "DIGITALOCEAN_SSH_USER",
+                "SSH user",
+                "SSH user",
+            ),
+            opt(
+                "digitalocean-ssh-port",
+                Int,
+                Some("22"),
+                "DIGITALOCEAN_SSH_PORT",
+                "SSH port",
+                "SSH port",
+            ),
+            opt(
+                "digitalocean-ssh-key-fingerprint",
+                String,
+                None,
+                "DIGITALOCEAN_SSH_KEY_FINGERPRINT",
+                "Existing key fingerprint",
+                "use this key of your account instead of uploading a new one",
+            ),
+            opt(
+                "digitalocean-ssh-key-path",
+                Path,
+                None,
+                "DIGITALOCEAN_SSH_KEY_PATH",
+                "Existing key file",
+                "private key of --digitalocean-ssh-key-fingerprint (default: your SSH agent's or default keys)",
+            ),
+        ],
+    }
+}
+
+/// Stored as docker-machine's digitalocean driver stored itself, plus `Account`; `AccessToken`
+/// stays empty.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct DigitalOceanConfig {
+    #[serde(rename = "IPAddress", default)]
+    pub ip_address: String,
+    #[serde(rename = "MachineName")]
+    pub machine_name: String,
+    #[serde(rename = "SSHUser")]
+    pub ssh_user: String,
+    #[serde(rename = "SSHPort")]
+    pub ssh_port: u16,
+    #[serde(rename = "SSHKeyPath", default)]
+    pub ssh_key_path: String,
+    #[serde(rename = "AccessToken", default)]
+    pub access_token: String,
+    /// The keychain account the droplet was made with; empty = the environment / only account.
+    #[serde(rename = "Account", default)]
+    pub account: String,
+    #[serde(rename = "DropletID", default)]
+    pub droplet_id: i64,
+    #[serde(rename = "DropletName", default)]
+    pub droplet_name: String,
+    #[serde(rename = "Image")]
+    pub image: String,
+    #[serde(rename = "Region")]
+    pub region: String,
+    /// The key Berth uploaded (0 when an existing key was used).
+    #[serde(rename = "SSHKeyID", default)]
+    pub ssh_key_id: i64,
+    #[serde(rename = "SSHKeyFingerprint", default)]
+    pub ssh_key_fingerprint: String,
+    #[serde(rename = "SSHKey", default)]
+    pub ssh_key: String,
+    #[serde(rename = "Size")]
+    pub size: String,
+    #[serde(rename = "IPv6", default)]
+    pub ipv6: bool,
+    #[serde(rename = "Backups", default)]
+    pub backups: bool,
+    #[serde(rename = "PrivateNetworking", default)]
+    pub private_networking: bool,
+    #[serde(rename = "UserDataFile", default)]
+    pub user_data_file: String,
+    #[serde(rename = "Monitoring", default)]
+    pub monitoring: bool,
+    #[serde(rename = "Tags", default)]
+    pub tags: String,
+    #[serde(rename = "PrivateIPAddress", default)]
+    pub private_ip_address: String,
+}
+
+pub struct DigitalOcean {
+    cfg: DigitalOceanConfig,
+    /// `--digitalocean-access-token`: used by this process only, never written anywhere.
+    flag_token: Option<String>,
+    store_root: Option<PathBuf>,
+}
+
+/// The tag every droplet of a machine carries, so `rm` finds it even if create was cut short
+/// before its ID was stored. Tags allow letters, digits, `:`, `-` and `_`.
+pub fn machine_tag(name: &str) -> String {
+    format!("berth:{}", name.replace('.', "_"))
+}
+
+fn valid_tag(t: &str) -> bool {
+    !t.is_empty()
+        && t.len() <= 255
+        && t.chars()
+            .all(|c| c.is_ascii_alphanumeric() || ":-_".contains(c))
+}
+
+fn valid_slug(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
+fn expand_home(p: &str) -> String {
+    match (p.strip_prefix("~/"), dirs::home_dir()) {
+        (Some(rest), Some(home)) => home.join(rest).display().to_string(),
+        _ => p.to_string(),
+    }
+}
+
+impl DigitalOcean {
+    pub fn from_options(name: &str, info: &DriverInfo, o: &DriverOptions) -> Result<Self> {
+        let slug = |flag: &str| -> Result<String> {
+            let v = o.string(info, flag)?.trim().to_string();
+            if valid_slug(&v) {
+                Ok(v)
+            } else {
+                Err(
+                    Error::invalid(format!("--{flag} \"{v}\" is not a DigitalOcean slug"))
+                        .with_hint("slugs look like nyc3, s-1vcpu-1gb, ubuntu-24-04-x64"),
+                )
+            }
+        };
+        let tags: Vec<String> = o
+            .string(info, "digitalocean-tags")?
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+            .collect();
+        if let Some(bad) = tags.iter().find(|t| !valid_tag(t)) {
+            return Err(Error::invalid(format!(
+                "--digitalocean-tags: \"{bad}\" is not a valid tag"
+            ))
+            .with_hint("tags use letters, digits, ':', '-' and '_'"));
+        }
+        let user = o.string(info, "digitalocean-ssh-user")?.trim().to_string();
+        if user.is_empty()
+            || !user
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        {
+            return Err(Error::invalid(format!(
+                "--digitalocean-ssh-user \"{user}\" is not a valid user name"
+            )));
+        }
+        let account = o.string(info, "digitalocean-account")?.trim().to_string();
+        // Only an explicit flag: the environment variable is read by the credential lookup,
+        // which also reports where the token came from.
+        let flag_token = match o.0.get("digitalocean-access-token") {
+            Some(super::OptionValue::Str(t)) if !t.trim().is_empty() => Some(t.trim().to_string()),
+            _ => None,
+        };
+        let path_opt = |flag: &str| -> Result<String> {
+            let v = o.string(info, flag)?;
+            Ok(if v.trim().is_empty() {
+                String::new()
+            } else {
+                expand_home(v.trim())
+            })
+        };
+        Ok(DigitalOcean {
+            cfg: DigitalOceanConfig {
+                machine_name: name.to_string(),
+                ssh_user: user,
+                ssh_port: o.port(info, "digitalocean-ssh-port")?,
+                account,
+                image: slug("digitalocean-image")?,
+                region: slug("digitalocean-region")?,
+                size: slug("digitalocean-size")?,
+                ipv6: o.bool(info, "digitalocean-ipv6")?,
+                backups: o.bool(info, "digitalocean-backups")?,
+                private_networking: o.bool(info, "digitalocean-private-networking")?,
+                monitoring: o.bool(info, "digitalocean-monitoring")?,
+                tags: tags.join(","),
+                user_data_file: path_opt("digitalocean-userdata")?,
+                ssh_key_fingerprint: o
+                    .string(info, "digitalocean-ssh-key-fingerprint")?
+                    .trim()
+                    .to_string(),
+                ssh_key: path_opt("digitalocean-ssh-key-path")?,
+                ..Default::default()
+            },
+            flag_token,
+            store_root: None,
+        })
+    }
+
+    pub fn from_config(v: serde_json::Value, store_root: &Path) -> serde_json::Result<Self> {
+        Ok(DigitalOcean {
+            cfg: serde_json::from_value(v)?,
+            flag_token: None,
+            store_root: Some(store_root.to_path_buf()),
+        })
+    }
+
+    /// The API token and where it came from (never the token in any message).
+    fn token(&self, store_root: Option<&Path>) -> Result<(String, Source)> {
+        if let Some(t) = &self.flag_token {
+            return Ok((t.clone(), Source::Flag("digitalocean-access-token")));
+        }
+        let root = store_root
+            .or(self.store_root.as_deref())
+            .ok_or_else(|| Error::driver("no store to look up DigitalOcean credentials in"))?;
+        let account = (!self.cfg.account.is_empty()).then_some(self.cfg.account.as_str());
+        let (secret, source) =
+            Credentials::os(root)
+                .resolve(Provider::DigitalOcean, account, &|k| std::env::var(k).ok())?;
+        match secret {
+            Secret::Token(t) => Ok((t, source)),
+            Secret::AwsKeys { .. } => Err(Error::store(
+                "the DigitalOcean account holds AWS keys; remove and add it again",
+            )),
+        }
+    }
+
+    fn client(&self, store_root: Option<&Path>) -> Result<Client> {
+        Client::new(&self.token(store_root)?.0)
+    }
+
+    fn tags(&self) -> Vec<String> {
+        let mut tags: Vec<String> = self
+            .cfg
+            .tags
+            .split(',')
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+            .collect();
+        tags.push(machine_tag(&self.cfg.machine_name));
+        tags
+    }
+
+    fn user_data(&self) -> Result<Option<String>> {
+        if self.cfg.user_data_file.is_empty() {
+            return Ok(None);
+        }
+        let p = Path::new(&self.cfg.user_data_file);
+        let meta = std::fs::metadata(p).map_err(|e| {
+            Error::invalid(format!(
+                "user-data file \"{}\" could not be read: {e}",
+                p.display()
+            ))
+            .with_hint("pass an existing cloud-init file with --digitalocean-userdata")
+        })?;
+        if meta.len() > MAX_USER_DATA {
+            return Err(Error::invalid(format!(
+                "user-data file \"{}\" is {} bytes; DigitalOcean takes at most 64 KiB",
+                p.display(),
+                meta.len()
+            )));
+        }
+        let text = std::fs::read_to_string(p).map_err(|e| {
+            Error::invalid(format!(
+                "user-data file \"{}\" is not text: {e}",
+                p.display()
+            ))
+        })?;
+        Ok(Some(text))
+    }
+
+    async fn upload_or_find_key(
+        &mut self,
+        client: &Client,
+        ctx: &DriverContext<'_>,
+    ) -> Result<i64> {
+        if !self.cfg.ssh_key_fingerprint.is_empty() {
+            let key = client
+                .key(&self.cfg.ssh_key_fingerprint)
+                .await
+                .map_err(|e| {
+                    if e.kind() == ErrorKind::NotFound {
+                        Error::invalid(format!(
+                            "your DigitalOcean account has no SSH key with fingerprint {}",
+                            self.cfg.ssh_key_fingerprint
+                        ))
+                        .with_hint("the fingerprints are listed under Settings → Security in DigitalOcean's control panel")
+                    } else {
+                        e
+                    }
+                })?;
+            if !self.cfg.ssh_key.is_empty() {
+                // A private copy, as docker-machine made: the machine works if the file moves.
+                let src = PathBuf::from(&self.cfg.ssh_key);
+                let file = src
+                    .file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "id_key".into());
+                let dst = ctx.machine_dir.join(file);
+                fsutil::copy_with_mode(&src, &dst, fsutil::SECRET_MODE)?;
+                self.cfg.ssh_key_path = dst.display().to_string();
+            } else {
+                ctx.progress
+                    .log("Using your SSH agent or default keys to log in to the droplet");
+            }
+            return Ok(key.id);
+        }
+        let (path, public) =
+            crate::ssh::generate_ed25519(ctx.machine_dir, &format!("berth-{}", ctx.name))?;
+        self.cfg.ssh_key_path = path.display().to_string();
+        let key = client
+            .create_key(&format!("berth-{}", ctx.name), &public)
+            .await?;
+        ctx.progress.log(format!(
+            "Uploaded the machine's SSH key ({})",
+            key.fingerprint
+        ));
+        self.cfg.ssh_key_id = key.id;
+        Ok(key.id)
+    }
+
+    /// Polls until the droplet is active with its public IPv4 (and private one, if asked for).
+    async fn wait_active(&mut self, client: &Client, ctx: &DriverContext<'_>) -> Result<()> {
+        ctx.progress
+            .log("Waiting for the droplet to become active with an IP address...");
+        let deadline = Instant::now() + ACTIVE_TIMEOUT;
+        loop {
+            let d = client.droplet(self.cfg.droplet_id).await?;
+            if let Some(ip) = ready_address(&d, self.cfg.private_networking) {
+                self.cfg.ip_address = ip.to_string();
+                self.cfg.private_ip_address = d.ipv4("private").unwrap_or("").to_string();
+                ctx.progress.log(format!(
+                    "Droplet {} is active at {}",
+                    d.id, self.cfg.ip_address
+                ));
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(Error::timeout(format!(
+                    "droplet {} did not become active with an address in {} s (status \"{}\")",
+                    d.id,
+                    ACTIVE_TIMEOUT.as_secs(),
+                    d.status
+                ))
+                .with_hint("DigitalOcean may be busy in this region; try again or pick another --digitalocean-region"));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// A new droplet's sshd starts a little after the API calls it active.
+    async fn wait_ssh(&self, ctx: &DriverContext<'_>) -> Result<()> {
+        let deadline = Instant::now() + SSH_TIMEOUT;
+        loop {
+            let s = super::tcp_state(
+                &self.cfg.ip_address,
+                self.cfg.ssh_port,
+                Duration::from_secs(5),
+            )
+            .await;
+            if s == MachineState::Running {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(Error::timeout(format!(
+                    "the droplet's SSH port {}:{} did not open in {} s",
+                    self.cfg.ip_address,
+                    self.cfg.ssh_port,
+                    SSH_TIMEOUT.as_secs()
+                ))
+                .with_hint("check the image boots with sshd and that a firewall allows the port"));
+            }
+            ctx.progress.log("Waiting for SSH...");
+            tokio::time::sleep(POLL * 2).await;
+        }
+    }
+
+    async fn act(&mut self, ctx: &DriverContext<'_>, kind: &str, doing: &str) -> Result<()> {
+        self.need_droplet()?;
+        let client = self.client(Some(ctx.store_root))?;
+        let mut action = client.droplet_action(self.cfg.droplet_id, kind).await?;
+        ctx.progress
+            .log(format!("{doing} droplet {}...", self.cfg.droplet_id));
+        let deadline = Instant::now() + ACTION_TIMEOUT;
+        while action.status == "in-progress" {
+            if Instant::now() > deadline {
+                return Err(Error::timeout(format!(
+                    "DigitalOcean's {kind} of droplet {} did not finish in {} s",
+                    self.cfg.droplet_id,
+                    ACTION_TIMEOUT.as_secs()
+                )));
+            }
+            tokio::time::sleep(POLL).await;
+            action = client.action(action.id).await?;
+        }
+        if action.status != "completed" {
+            return Err(Error::driver(format!(
+                "DigitalOcean's {kind} of droplet {} ended \"{}\"",
+                self.cfg.droplet_id, action.status
+            )));
+        }
+        Ok(())
+    }
+
+    fn need_droplet(&self) -> Result<()> {
+        if self.cfg.droplet_id == 0 {
+            return Err(Error::driver(
+                "this machine has no droplet (its create did not get that far)",
+            )
+            .with_hint("remove it with `berth rm` and create it again"));
+        }
+        Ok(())
+    }
+}
+
+/// The address to use once the droplet is ready: active, with a public IPv4 (and a private
+/// one when private networking was asked for).
+fn ready_address(d: &Droplet, want_private: bool) -> Option<&str> {
+    if d.status != "active" || (want_private && d.ipv4("private").is_none()) {
+        return None;
+    }
+    d.ipv4("public")
+}
+
+fn state_of(status: &str) -> MachineState {
+    match status {
+        "new" => MachineState::Starting,
+        "active" => MachineState::Running,
+        "off" | "archive" => MachineState::Stopped,
+        _ => MachineState::None,
+    }
+}
+
+/// 404 on delete: already gone, which is what `rm` wants.
+fn gone_is_fine(r: Result<()>) -> Result<()> {
+    match r {
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+#[async_trait]
+impl Driver for DigitalOcean {
+    fn name(&self) -> &'static str {
+        "digitalocean"
+    }
+    fn config(&self) -> serde_json::Value {
+        serde_json::to_value(&self.cfg).unwrap_or_default()
+    }
+    fn address(&self) -> Result<String> {
+        if self.cfg.ip_address.is_empty() {
+            return Err(Error::driver("the droplet has no IP address yet"));
+        }
+        Ok(self.cfg.ip_address.clone())
+    }
+    fn engine_url(&self) -> Result<String> {
+        Ok(format!("tcp://{}:2376", self.address()?))
+    }
+    fn ssh_target(&self) -> Option<SshTarget> {
+        Some(SshTarget {
+            host: self.cfg.ip_address.clone(),
+            port: self.cfg.ssh_port,
+            user: self.cfg.ssh_user.clone(),
+            key: (!self.cfg.ssh_key_path.is_empty()).then(|| PathBuf::from(&self.cfg.ssh_key_path)),
+        })
+    }
+    fn restart_kind(&self) -> RestartKind {
+        RestartKind::Machine
+    }
+    fn extra_sans(&self) -> Vec<String> {
+        if self.cfg.private_ip_address.is_empty() {
+            vec![]
+        } else {
+            vec![self.cfg.private_ip_address.clone()]
+        }
+    }
+
+    async fn pre_create_check(&self, ctx: &DriverContext<'_>) -> Result<()> {
+        self.user_data()?;
+        if !self.cfg.ssh_key.is_empty() {
+            if self.cfg.ssh_key_fingerprint.is_empty() {
+                return Err(Error::invalid(format!(
+                    "--digitalocean-ssh-key-path \"{}\" needs --digitalocean-ssh-key-fingerprint",
+                    self.cfg.ssh_key
+                ))
+                .with_hint("give the fingerprint of that key as DigitalOcean lists it"));
+            }
+            let p = Path::new(&self.cfg.ssh_key);
+            if !p.is_file() {
+                return Err(Error::invalid(format!(
+                    "SSH key does not exist: \"{}\"",
+                    p.display()
+                )));
+            }
+            crate::ssh::load_private_key(p)?;
+        }
+        let (token, source) = self.token(Some(ctx.store_root))?;
+        ctx.progress
+            .log(format!("Using the DigitalOcean token from {source}"));
+        let client = Client::new(&token)?;
+        let regions = client.regions().await?;
+        let Some(region) = regions.iter().find(|r| r.slug == self.cfg.region) else {
+            let mut slugs: Vec<&str> = regions
+                .iter()
+                .filter(|r| r.available)
+                .map(|r| r.slug.as_str())
+                .collect();
+            slugs.sort();
+            return Err(Error::invalid(format!(
+                "DigitalOcean has no region \"{}\"",
+                self.cfg.region
+            ))
+            .with_hint(format!("regions: {}", slugs.join(", "))));
+        };
+        if !region.available {
+            return Err(Error::invalid(format!(
+                "DigitalOcean's region {} does not take new droplets now",
+                region.slug
+            ))
+            .with_hint("pick another --digitalocean-region"));
+        }
+        if !region.sizes.is_empty() && !region.sizes.contains(&self.cfg.size) {
+            return Err(Error::invalid(format!(
+                "size {} is not offered in {}",
+                self.cfg.size, region.slug
+            ))
+            .with_hint(format!("sizes there: {}", region.sizes.join(", "))));
+        }
+        Ok(())
+    }
+
+    async fn create(&mut self, ctx: &DriverContext<'_>) -> Result<()> {
+        let (token, source) = self.token(Some(ctx.store_root))?;
+        if let Source::Keychain(name) = &source {
+            self.cfg.account = name.clone();
+        } else if self.flag_token.is_some() {
+            ctx.progress.warn(
+                "The token from --digitalocean-access-token is not stored: later commands for this \
+                 machine need $DIGITALOCEAN_ACCESS_TOKEN or an account (`berth credentials add digitalocean`)",
+            );
+        }
+        let client = Client::new(&token)?;
+        let key_id = self.upload_or_find_key(&client, ctx).await?;
+        let droplet = client
+            .create_droplet(&DropletRequest {
+                name: ctx.name.to_string(),
+                region: self.cfg.region.clone(),
+                size: self.cfg.size.clone(),
+                image: self.cfg.image.clone(),
+                ssh_keys: vec![key_id],
+                backups: self.cfg.backups,
+                ipv6: self.cfg.ipv6,
+                monitoring: self.cfg.monitoring,
+                private_networking: self.cfg.private_networking,
+                tags: self.tags(),
+                user_data: self.user_data()?,
+                vpc_uuid: None,
+            })
+            .await?;
+        self.cfg.droplet_id = droplet.id;
+        ctx.progress.log(format!(
+            "Created droplet {} ({}, {}, {})",
+            droplet.id, self.cfg.region, self.cfg.size, self.cfg.image
+        ));
+        self.wait_active(&client, ctx).await?;
+        self.wait_ssh(ctx).await
+    }
+
+    async fn state(&self, timeout: Duration) -> MachineState {
+        if self.cfg.droplet_id == 0 {
+            return MachineState::Error;
+        }
+        let Ok(client) = self.client(None) else {
+            return MachineState::Error;
+        };
+        match tokio::time::timeout(timeout, client.droplet(self.cfg.droplet_id)).await {
+            Ok(Ok(d)) => state_of(&d.status),
+            Ok(Err(e)) if e.kind() == ErrorKind::NotFound => MachineState::NotFound,
+            Ok(Err(_)) => MachineState::Error,
+            Err(_) => MachineState::Timeout,
+        }
+    }
+
+    async fn start(&mut self, ctx: &DriverContext<'_>) -> Result<()> {
+        self.act(ctx, "power_on", "Powering on").await
+    }
+    async fn stop(&mut self, ctx: &DriverContext<'_>) -> Result<()> {
+        self.act(ctx, "shutdown", "Shutting down").await
+    }
+    async fn kill(&mut self, ctx: &DriverContext<'_>) -> Result<()> {
+        self.act(ctx, "power_off", "Powering off").await
+    }
+    async fn restart(&mut self, ctx: &DriverContext<'_>) -> Result<()> {
+        self.act(ctx, "reboot", "Rebooting").await
+    }
+
+    async fn remove(&mut self, ctx: &DriverContext<'_>) -> Result<()> {
+        let client = self.client(Some(ctx.store_root))?;
+        if self.cfg.droplet_id != 0 {
+            gone_is_fine(client.delete_droplet(self.cfg.droplet_id).await)?;
+            ctx.progress
+                .log(format!("Deleted droplet {}", self.cfg.droplet_id));
+            self.cfg.droplet_id = 0;
+        } else {
+            // Create may have been cut short between making the droplet and storing its ID.
+            let tag = machine_tag(&self.cfg.machine_name);
+            for d in client.droplets_tagged(&tag).await? {
+                if d.name == self.cfg.machine_name {
+                    gone_is_fine(client.delete_droplet(d.id).await)?;
+                    ctx.progress.log(format!("Deleted droplet {}", d.id));
+                }
+            }
+        }
+        if self.cfg.ssh_key_id != 0 {
+            gone_is_fine(client.delete_key(self.cfg.ssh_key_id).await)?;
+            ctx.progress
+                .log("Deleted the machine's SSH key from the account");
+            self.cfg.ssh_key_id = 0;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::drivers::OptionValue;
+
+    fn opts(pairs: &[(&str, &str)]) -> DriverOptions {
+        let mut o = DriverOptions::default();
+        for (k, v) in pairs {
+            o.set(k, OptionValue::Str((*v).into()));
+        }
+        o
+    }
+
+    #[test]
+    fn defaults_and_validation() {
+        let info = info();
+        let d = DigitalOcean::from_options("web.1", &info, &opts(&[])).unwrap();
+        assert_eq!(
+            (
+                d.cfg.image.as_str(),
+                d.cfg.region.as_str(),
+                d.cfg.size.as_str()
+            ),
+            (DEFAULT_IMAGE, DEFAULT_REGION, DEFAULT_SIZE)
+        );
+        assert_eq!(d.cfg.ssh_user, "root");
+        assert_eq!(d.tags(), vec!["berth:web_1"]);
+        let d =
+            DigitalOcean::from_options("m", &info, &opts(&[("digitalocean-tags", " a, ,b:c ,")]))
+                .unwrap();
+        assert_eq!(d.cfg.tags, "a,b:c");
+        for bad in [
+            ("digitalocean-tags", "ok,no spaces"),
+            ("digitalocean-region", "nyc3; rm"),
+            ("digitalocean-size", ""),
+            ("digitalocean-ssh-user", "a b"),
+            ("digitalocean-ssh-port", "0"),
+        ] {
+            assert!(
+                DigitalOcean::from_options("m", &info, &opts(&[bad])).is_err(),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_token_is_never_stored() {
+        let info = info();
+        let d = DigitalOcean::from_options(
+            "m",
+            &info,
+            &opts(&[("digitalocean-access-token", "dop_v1_secret")]),
+        )
+        .unwrap();
+        let stored = d.config().to_string();
+        assert!(!stored.contains("dop_v1_secret"), "{stored}");
+        assert_eq!(d.config()["AccessToken"], "");
+    }
+
+    #[test]
+    fn readiness_and_states() {
+        let droplet = |status: &str, v4: serde_json::Value| -> Droplet {
+            serde_json::from_value(serde_json::json!({
+                "id": 1, "name": "m", "status": status, "networks": {"v4": v4}
+            }))
+            .unwrap()
+        };
+        let both = serde_json::json!([
+            {"ip_address": "10.0.0.5", "type": "private"},
+            {"ip_address": "192.0.2.5", "type": "public"}
+        ]);
+        assert_eq!(ready_address(&droplet("new", both.clone()), false), None);
+        assert_eq!(
+            ready_address(&droplet("active", both), true),
+            Some("192.0.2.5")
+        );
+        let public_only = serde_json::json!([{"ip_address": "192.0.2.5", "type": "public"}]);
+        assert_eq!(ready_address(&droplet("active", public_only), true), None);
+        assert_eq!(state_of("off"), MachineState::Stopped);
+        assert_eq!(state_of("new"), MachineState::Starting);
+        assert_eq!(state_of("weird"), MachineState::None);
+    }
+}
