@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use berth_core::credentials::{self, Credentials, Provider, Secret};
 use berth_core::drivers::{self, DriverInfo, DriverOptions, OptionValue};
 use berth_core::machine::EngineOptions;
 use berth_core::monitor::MachineView;
@@ -406,6 +407,103 @@ pub async fn open_terminal(state: State<'_, AppState>, name: String, ssh: bool) 
     ));
     terminal::spawn(&terminal::launch_for(env, command)?)?;
     Ok(())
+}
+
+/// A cloud account as the window lists it: never the secret.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountView {
+    pub provider: String,
+    pub provider_title: String,
+    pub name: String,
+    pub added: String,
+}
+
+impl From<credentials::Account> for AccountView {
+    fn from(a: credentials::Account) -> Self {
+        let provider_title = Provider::parse(&a.provider)
+            .map(|p| p.label().to_string())
+            .unwrap_or_else(|_| a.provider.clone());
+        AccountView {
+            provider: a.provider,
+            provider_title,
+            name: a.name,
+            added: a.added,
+        }
+    }
+}
+
+/// The account form: the secret travels once, from the form to the keychain.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewAccount {
+    pub provider: String,
+    pub name: String,
+    #[serde(default)]
+    pub token: String,
+    #[serde(default)]
+    pub access_key_id: String,
+    #[serde(default)]
+    pub secret_access_key: String,
+}
+
+fn new_account_secret(a: &NewAccount) -> berth_core::Result<(Provider, Secret)> {
+    let provider = Provider::parse(&a.provider)?;
+    let secret = match provider {
+        Provider::DigitalOcean => Secret::Token(a.token.trim().to_string()),
+        Provider::Aws => Secret::AwsKeys {
+            access_key_id: a.access_key_id.trim().to_string(),
+            secret_access_key: a.secret_access_key.trim().to_string(),
+            session_token: None,
+        },
+    };
+    Ok((provider, secret))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AddedAccount {
+    pub account: AccountView,
+    /// What the check call reached, e.g. "the DigitalOcean account sammy@example.com (...)".
+    pub reaches: String,
+}
+
+#[tauri::command]
+pub fn list_accounts(state: State<'_, AppState>) -> Res<Vec<AccountView>> {
+    let list = Credentials::os(state.berth.store.root()).list()?;
+    Ok(list.into_iter().map(AccountView::from).collect())
+}
+
+/// Checks the credential with a real API call, and only then stores it.
+#[tauri::command]
+pub async fn add_account(state: State<'_, AppState>, account: NewAccount) -> Res<AddedAccount> {
+    let (provider, secret) = new_account_secret(&account)?;
+    let creds = Credentials::os(state.berth.store.root());
+    // Name and secret shape first, so a typo is not reported as an API error.
+    credentials::check_new(&creds, provider, account.name.trim(), &secret)?;
+    let reaches = berth_core::cloud::verify(provider, &secret).await?;
+    let added = creds.add(provider, account.name.trim(), &secret)?;
+    Ok(AddedAccount {
+        account: added.into(),
+        reaches,
+    })
+}
+
+#[tauri::command]
+pub async fn test_account(
+    state: State<'_, AppState>,
+    provider: String,
+    name: String,
+) -> Res<String> {
+    let provider = Provider::parse(&provider)?;
+    let secret = Credentials::os(state.berth.store.root()).secret(provider, &name)?;
+    Ok(berth_core::cloud::verify(provider, &secret).await?)
+}
+
+#[tauri::command]
+pub fn remove_account(state: State<'_, AppState>, provider: String, name: String) -> Res<()> {
+    let provider = Provider::parse(&provider)?;
+    Ok(Credentials::os(state.berth.store.root()).remove(provider, &name)?)
 }
 
 #[tauri::command]

@@ -350,6 +350,10 @@ fn main() {
             commands::profiles_uninstall,
             commands::app_info,
             commands::frontend_ready,
+            commands::list_accounts,
+            commands::add_account,
+            commands::test_account,
+            commands::remove_account,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

@@ -10,11 +10,14 @@ import {
   By,
   berth,
   currentContext,
+  keyringSecret,
   makeWorld,
   read,
   screenshot,
   sh,
   startApp,
+  startFakeDigitalOcean,
+  startKeyring,
   startTrayHost,
   stopAll,
   testhostDown,
@@ -26,6 +29,7 @@ import {
 } from './harness.mjs'
 
 const HOST_N = 20
+const DO_TOKEN = 'dop_v1_gui_0123456789abcdef'
 let world, host, driver, trayItems, tray
 
 const $ = (css) => driver.findElement(By.css(css))
@@ -44,6 +48,9 @@ describe('Berth desktop app', { timeout: 240000 }, () => {
     world = makeWorld()
     host = testhostUp(HOST_N)
     trayItems = await startTrayHost(world)
+    await startKeyring(world)
+    world.env.BERTH_DIGITALOCEAN_API_URL = await startFakeDigitalOcean(world, DO_TOKEN)
+    delete world.env.DIGITALOCEAN_ACCESS_TOKEN
     driver = await startApp(world)
   })
 
@@ -249,6 +256,66 @@ describe('Berth desktop app', { timeout: 240000 }, () => {
     const probe = sh(world, `timeout 3 bash -c '</dev/tcp/${host.ip}/2376' 2>/dev/null && echo open || echo closed`)
     assert.equal(probe.out.trim(), 'closed')
     await waitFor('the empty list', async () => (await text('main')).includes('No machines yet'))
+  })
+
+  test('cloud accounts: a token is checked with the provider before it is saved in the keychain, then removed', async () => {
+    await button('Accounts').click()
+    await waitFor('the empty accounts page', async () => (await text('main')).includes('No cloud accounts yet.'))
+    await button('Add account').click()
+    const name = await $('#acct-name')
+    await name.clear()
+    await name.sendKeys('work')
+    const secret = await $('#acct-secret')
+    assert.equal(await secret.getAttribute('type'), 'password')
+    await secret.sendKeys('dop_v1_wrong')
+    await button('Check and save').click()
+    // The fake answers 401 to any other token: nothing is saved.
+    const alert = await waitFor('the refusal', async () => {
+      const a = await driver.findElements(By.css('main [role=alert]'))
+      return a.length && (await a[0].getText())
+    })
+    assert.match(alert, /refused the credentials \(401\)/)
+    assert.equal(keyringSecret(world, 'digitalocean', 'work'), '')
+    assert.ok(!fs.existsSync(path.join(world.store, 'credentials.json')))
+
+    await secret.clear()
+    await secret.sendKeys(DO_TOKEN)
+    await button('Check and save').click()
+    const status = await waitFor('the saved notice', async () => {
+      const s = await driver.findElements(By.css('main [role=status]'))
+      return s.length && (await s[0].getText())
+    })
+    assert.match(status, /Saved "work": it works for the DigitalOcean account berth-tests@example.com/)
+    await waitFor('the account row', async () => (await driver.findElements(By.css("tr[data-account='digitalocean/work']"))).length === 1)
+    assert.equal(keyringSecret(world, 'digitalocean', 'work'), DO_TOKEN)
+    assert.ok(!(await text('main')).includes(DO_TOKEN), 'the page shows the token')
+    assert.equal(sh(world, `grep -rl '${DO_TOKEN}' '${world.store}' || true`).out.trim(), '', 'the token is in the store')
+    assert.match(berth(world, 'credentials', 'ls').out, /digitalocean +work +keychain/)
+    await screenshot(driver, '10-accounts')
+
+    await $("button[aria-label='Test work']").click()
+    await waitFor('the test result', async () => (await text('main [role=status]')).includes('"work" works for the DigitalOcean account'))
+
+    // The wizard's cloud form picks the account; it never asks for a token.
+    await button('Machines').click()
+    await button('New machine').click()
+    await (await waitFor('the DigitalOcean card', async () => {
+      const b = await driver.findElements(By.xpath("//button[.//strong[normalize-space()='DigitalOcean']]"))
+      return b.length && (await b[0].isEnabled()) && b[0]
+    })).click()
+    const account = await $('#opt-digitalocean-account')
+    assert.match(await account.getText(), /work \(your only account\)/)
+    assert.equal((await driver.findElements(By.css('#opt-digitalocean-access-token'))).length, 0)
+    await screenshot(driver, '11-wizard-cloud')
+    await $("button[aria-label='Close']").click()
+
+    await button('Accounts').click()
+    await $("button[aria-label='Remove work']").click()
+    const dialog = await $('[role=alertdialog]')
+    await dialog.findElement(By.xpath(".//button[normalize-space()='Remove']")).click()
+    await waitFor('the account to go', async () => (await text('main')).includes('No cloud accounts yet.'))
+    assert.equal(keyringSecret(world, 'digitalocean', 'work'), '')
+    await button('Machines').click()
   })
 
   test('no console errors in the window', async () => {

@@ -208,3 +208,37 @@ export function currentContext(world) {
   const cfg = read(path.join(world.dockerConfig, 'config.json'))
   return cfg ? (JSON.parse(cfg).currentContext ?? null) : null
 }
+
+/**
+ * gnome-keyring's Secret Service in this D-Bus session (the suite runs in dbus-run-session),
+ * unlocked with a test password, in the foreground so it is ours to stop by PID.
+ */
+export async function startKeyring(world) {
+  const runtime = path.join(world.dir, 'keyring-run')
+  fs.mkdirSync(runtime, { mode: 0o700 })
+  const p = track(spawn('gnome-keyring-daemon', ['--foreground', '--unlock', '--components=secrets'], {
+    env: { ...world.env, XDG_RUNTIME_DIR: runtime },
+    stdio: ['pipe', 'ignore', 'inherit'],
+  }), 'gnome-keyring-daemon')
+  p.stdin.end('gui-test-password')
+  await waitFor('the Secret Service on the session bus', () => {
+    const r = run('dbus-send', ['--session', '--print-reply', '--dest=org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus.NameHasOwner', 'string:org.freedesktop.secrets'], world.env)
+    return r.out.includes('boolean true')
+  }, 10000, 50)
+}
+
+/** What the keyring holds for a Berth account (read with libsecret's secret-tool), or ''. */
+export function keyringSecret(world, provider, name) {
+  return run('secret-tool', ['lookup', 'service', `dev.berth.${provider}`, 'username', name], world.env).out
+}
+
+/** tests/cloud/fake_do.py on a free loopback port, accepting only `token`. */
+export async function startFakeDigitalOcean(world, token) {
+  const port = await freePort()
+  const p = track(spawn(PY, [path.join(ROOT, 'tests/cloud/fake_do.py'), String(port), token], { env: world.env, stdio: ['ignore', 'pipe', 'inherit'] }), 'fake_do.py')
+  await new Promise((resolve, reject) => {
+    p.stdout.on('data', (d) => String(d).includes('fake DigitalOcean on') && resolve())
+    p.on('exit', (c) => reject(new Error(`fake_do.py exited (${c})`)))
+  })
+  return `http://127.0.0.1:${port}`
+}

@@ -2,7 +2,6 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use berth_core::cloud::digitalocean;
 use berth_core::credentials::{self, Credentials, Provider, Secret};
 use berth_core::template;
 use berth_core::{Error, Result, Store};
@@ -70,22 +69,8 @@ pub async fn run(store: &Store, action: CredentialsCmd) -> Result<()> {
             let provider = Provider::parse(&provider)?;
             let env = |k: &str| std::env::var(k).ok();
             let (secret, source) = creds.resolve(provider, name.as_deref(), &env)?;
-            match (provider, secret) {
-                (Provider::DigitalOcean, Secret::Token(token)) => {
-                    let account = digitalocean::Client::new(&token)?.account().await?;
-                    println!(
-                        "OK: {source} works for the DigitalOcean account {} (status {}, droplet limit {})",
-                        account.email, account.status, account.droplet_limit
-                    );
-                }
-                _ => {
-                    return Err(Error::invalid(format!(
-                        "testing {} credentials is not in this version yet",
-                        provider.label()
-                    ))
-                    .with_hint("it comes with the EC2 driver"));
-                }
-            }
+            let reaches = berth_core::cloud::verify(provider, &secret).await?;
+            println!("OK: {source} works for {reaches}");
         }
         CredentialsCmd::Rm { provider, name } => {
             let provider = Provider::parse(&provider)?;

@@ -258,6 +258,33 @@ pub struct Credentials {
     keychain: Box<dyn Keychain>,
 }
 
+/// What `add` checks before writing anything: the name, the secret's shape, no such account yet.
+/// (The app calls it before its API check, so a typo is not reported as a provider error.)
+pub fn check_new(
+    creds: &Credentials,
+    provider: Provider,
+    name: &str,
+    secret: &Secret,
+) -> Result<()> {
+    check_account_name(name)?;
+    secret.check(provider)?;
+    if creds
+        .list()?
+        .iter()
+        .any(|a| a.provider == provider.id() && a.name == name)
+    {
+        return Err(Error::new(
+            ErrorKind::AlreadyExists,
+            format!("a {} account \"{name}\" exists", provider.label()),
+        )
+        .with_hint(format!(
+            "remove it first (`berth credentials rm {} {name}`) or pick another name",
+            provider.id()
+        )));
+    }
+    Ok(())
+}
+
 fn check_account_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
@@ -304,22 +331,8 @@ impl Credentials {
     }
 
     pub fn add(&self, provider: Provider, name: &str, secret: &Secret) -> Result<Account> {
-        check_account_name(name)?;
-        secret.check(provider)?;
+        check_new(self, provider, name, secret)?;
         let mut accounts = self.list()?;
-        if accounts
-            .iter()
-            .any(|a| a.provider == provider.id() && a.name == name)
-        {
-            return Err(Error::new(
-                ErrorKind::AlreadyExists,
-                format!("a {} account \"{name}\" exists", provider.label()),
-            )
-            .with_hint(format!(
-                "remove it first (`berth credentials rm {} {name}`) or pick another --name",
-                provider.id()
-            )));
-        }
         self.keychain
             .set(&provider.keychain_service(), name, &secret.encode())?;
         let account = Account {

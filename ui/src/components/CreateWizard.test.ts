@@ -1,7 +1,7 @@
 import { fireEvent, render, screen, waitFor } from '@testing-library/svelte'
 import userEvent from '@testing-library/user-event'
 import { beforeEach, describe, expect, it, vi } from 'vitest'
-import { fakeApi } from '../test/fakes'
+import { digitalocean, fakeApi, generic, qemu } from '../test/fakes'
 
 const fake = fakeApi()
 vi.mock('../lib/api', async (orig) => ({ ...(await orig<typeof import('../lib/api')>()), api: fake.api }))
@@ -62,6 +62,29 @@ describe('CreateWizard', () => {
     await user.click(screen.getByRole('button', { name: 'Review' }))
     await user.click(await screen.findByRole('button', { name: 'Create' }))
     expect(createRequest().replaceFailed).toBe(true)
+  })
+
+  it('a cloud driver picks a stored account and never asks for a token', async () => {
+    const user = userEvent.setup()
+    fake.api.driverCatalog.mockResolvedValueOnce([qemu, digitalocean, generic])
+    fake.api.listAccounts.mockResolvedValueOnce([
+      { provider: 'digitalocean', providerTitle: 'DigitalOcean', name: 'work', added: '' },
+      { provider: 'digitalocean', providerTitle: 'DigitalOcean', name: 'home', added: '' },
+      { provider: 'amazonec2', providerTitle: 'AWS EC2', name: 'aws1', added: '' },
+    ])
+    render(CreateWizard, { onclose: () => {} })
+    await user.click(await screen.findByRole('button', { name: /DigitalOcean/ }))
+    const account = screen.getByLabelText('Account') as HTMLSelectElement
+    expect([...account.options].map((o) => o.value)).toEqual(['', 'work', 'home'])
+    expect(account.value).toBe('work')
+    expect(screen.queryByLabelText(/API token/)).toBeNull()
+    await user.selectOptions(account, 'home')
+    await user.type(screen.getByLabelText(/Machine name/), 'sea')
+    await user.click(screen.getByRole('button', { name: 'Review' }))
+    expect(await screen.findByText('home')).toBeInTheDocument()
+    expect(screen.queryByText('API token')).toBeNull()
+    await user.click(screen.getByRole('button', { name: 'Create' }))
+    expect(fake.api.createMachine.mock.lastCall![0]).toMatchObject({ driver: 'digitalocean', options: { 'digitalocean-account': 'home' } })
   })
 
   it('shows the server-side validation error with its hint', async () => {

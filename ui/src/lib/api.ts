@@ -2,7 +2,7 @@
 import { invoke } from '@tauri-apps/api/core'
 import { listen, type UnlistenFn } from '@tauri-apps/api/event'
 import type {
-  AppInfo, CreateRequest, DriverCard, JobDone, JobProgress, MachineAction, MachineView, ProfileFile, Settings, UiError,
+  AccountView, AddedAccount, AppInfo, CreateRequest, DriverCard, JobDone, JobProgress, MachineAction, MachineView, NewAccount, ProfileFile, Settings, UiError,
 } from './types'
 
 export const api = {
@@ -23,6 +23,10 @@ export const api = {
   profilesInstall: () => invoke<ProfileFile[]>('profiles_install'),
   profilesUninstall: () => invoke<ProfileFile[]>('profiles_uninstall'),
   appInfo: () => invoke<AppInfo>('app_info'),
+  listAccounts: () => invoke<AccountView[]>('list_accounts'),
+  addAccount: (account: NewAccount) => invoke<AddedAccount>('add_account', { account }),
+  testAccount: (provider: string, name: string) => invoke<string>('test_account', { provider, name }),
+  removeAccount: (provider: string, name: string) => invoke<void>('remove_account', { provider, name }),
   frontendReady: (marks?: Record<string, number>) => invoke<void>('frontend_ready', { marks }),
   onMachines: (cb: (m: MachineView[]) => void): Promise<UnlistenFn> => listen<MachineView[]>('machines', (e) => cb(e.payload)),
   onJobProgress: (cb: (p: JobProgress) => void): Promise<UnlistenFn> => listen<JobProgress>('job-progress', (e) => cb(e.payload)),

@@ -34,6 +34,11 @@ export function validateField(spec: OptionSpec, value: OptionValue | undefined):
   return null
 }
 
+/** The options the form shows: secrets never go through a form (accounts hold them). */
+export function formOptions(driver: DriverCard): OptionSpec[] {
+  return driver.options.filter((o) => o.kind !== 'secret')
+}
+
 export function validateAll(driver: DriverCard, name: string, values: Record<string, OptionValue>): Record<string, string> {
   const errors: Record<string, string> = {}
   const n = validateName(name)
@@ -68,11 +73,12 @@ export function toRequest(name: string, driver: DriverCard, values: Record<strin
 
 /** What the review step lists: label and the value that will be used. */
 export function summary(driver: DriverCard, values: Record<string, OptionValue>): { label: string; value: string }[] {
-  return driver.options.map((o) => {
+  return formOptions(driver).map((o) => {
     const v = values[o.name]
     let shown: string
     if (o.kind === 'bool') shown = v ? 'yes' : 'no'
     else if (Array.isArray(v)) shown = v.join(', ') || '—'
+    else if (o.kind === 'account') shown = (typeof v === 'string' && v.trim()) || 'default'
     else shown = (typeof v === 'string' && v.trim()) || (o.default ? `${o.default} (default)` : '—')
     return { label: o.label, value: shown }
   })

@@ -12,7 +12,7 @@ export interface MachineView {
   active: boolean
 }
 
-export type OptionKind = 'string' | 'int' | 'bool' | 'stringlist' | 'path'
+export type OptionKind = 'string' | 'int' | 'bool' | 'stringlist' | 'path' | 'secret' | 'account'
 
 export interface OptionSpec {
   name: string
@@ -114,4 +114,25 @@ declare global {
     /** Set by the app before the page's script runs (see src-tauri/src/main.rs `Boot`). */
     __BERTH_BOOT__?: { machines: MachineView[]; settings: Settings }
   }
+}
+
+/** A cloud account (the secret itself stays in the OS keychain and never comes back). */
+export interface AccountView {
+  provider: string
+  providerTitle: string
+  name: string
+  added: string
+}
+
+export interface NewAccount {
+  provider: string
+  name: string
+  token?: string
+  accessKeyId?: string
+  secretAccessKey?: string
+}
+
+export interface AddedAccount {
+  account: AccountView
+  reaches: string
 }

@@ -1,6 +1,6 @@
 // A fake of lib/api for component tests: records calls, lets tests fire events.
 import { vi } from 'vitest'
-import type { DriverCard, JobDone, JobProgress, MachineView, ProfileFile, Settings } from '../lib/types'
+import type { AccountView, DriverCard, JobDone, NewAccount, JobProgress, MachineView, ProfileFile, Settings } from '../lib/types'
 
 export const generic: DriverCard = {
   name: 'generic', title: 'Existing server (SSH)', description: 'A Linux server you can already log in to.', kind: 'existing', ready: true, missing: null,
@@ -12,6 +12,15 @@ export const generic: DriverCard = {
 }
 export const qemu: DriverCard = { name: 'qemu', title: 'QEMU', description: 'A VM', kind: 'local', ready: false, missing: 'install qemu-system-x86', options: [] }
 
+export const digitalocean: DriverCard = {
+  name: 'digitalocean', title: 'DigitalOcean', description: 'A droplet.', kind: 'cloud', ready: true, missing: null,
+  options: [
+    { name: 'digitalocean-account', kind: 'account', default: null, env: null, help: 'account', required: false, label: 'Account' },
+    { name: 'digitalocean-access-token', kind: 'secret', default: null, env: 'DIGITALOCEAN_ACCESS_TOKEN', help: 'token', required: false, label: 'API token' },
+    { name: 'digitalocean-region', kind: 'string', default: 'nyc3', env: null, help: 'region slug', required: false, label: 'Region' },
+  ],
+}
+
 export function machine(name: string, over: Partial<MachineView> = {}): MachineView {
   return { name, driver: 'generic', state: 'Running', url: `tcp://10.0.0.2:2376`, dockerVersion: '20.10.24', error: '', hint: '', active: false, ...over }
 }
@@ -20,6 +29,7 @@ export function fakeApi() {
   const handlers = { machines: [] as ((m: MachineView[]) => void)[], progress: [] as ((p: JobProgress) => void)[], done: [] as ((d: JobDone) => void)[] }
   const settings: Settings = { switchMode: 'env', dockerContexts: true, notifications: true, theme: 'system' }
   const profiles: ProfileFile[] = [{ shell: 'bash', path: '/home/u/.bashrc', state: 'absent', block: '# >>> berth >>>\n. env.sh\n# <<< berth <<<\n', wholeFile: false }]
+  const accounts: AccountView[] = []
   const api = {
     listMachines: vi.fn(async () => [] as MachineView[]),
     refresh: vi.fn(async () => [] as MachineView[]),
@@ -39,9 +49,19 @@ export function fakeApi() {
     profilesUninstall: vi.fn(async () => profiles),
     appInfo: vi.fn(async () => ({ version: '0.1.0', store: '/s', activeEnvFile: '/s/active/env.sh' })),
     frontendReady: vi.fn(async () => undefined),
+    listAccounts: vi.fn(async () => [...accounts]),
+    addAccount: vi.fn(async (a: NewAccount) => {
+      const account = { provider: a.provider, providerTitle: a.provider === 'digitalocean' ? 'DigitalOcean' : 'AWS EC2', name: a.name, added: '2026-11-23T10:00:00Z' }
+      accounts.push(account)
+      return { account, reaches: 'the DigitalOcean account sammy@example.com (status active, droplet limit 25)' }
+    }),
+    testAccount: vi.fn(async () => 'the DigitalOcean account sammy@example.com'),
+    removeAccount: vi.fn(async (provider: string, name: string) => {
+      accounts.splice(accounts.findIndex((a) => a.provider === provider && a.name === name), 1)
+    }),
     onMachines: vi.fn(async (cb: (m: MachineView[]) => void) => { handlers.machines.push(cb); return () => {} }),
     onJobProgress: vi.fn(async (cb: (p: JobProgress) => void) => { handlers.progress.push(cb); return () => {} }),
     onJobDone: vi.fn(async (cb: (d: JobDone) => void) => { handlers.done.push(cb); return () => {} }),
   }
-  return { api, handlers }
+  return { api, handlers, accounts }
 }

@@ -4,7 +4,28 @@ pub mod digitalocean;
 
 use std::time::Duration;
 
-use crate::error::{Error, ErrorKind};
+use crate::credentials::{Provider, Secret};
+use crate::error::{Error, ErrorKind, Result};
+
+/// Checks credentials with a real, read-only API call (what `credentials test` and the app's
+/// account form do before saving); says which account they reach.
+pub async fn verify(provider: Provider, secret: &Secret) -> Result<String> {
+    match (provider, secret) {
+        (Provider::DigitalOcean, Secret::Token(token)) => {
+            let a = digitalocean::Client::new(token)?.account().await?;
+            Ok(format!(
+                "the DigitalOcean account {} (status {}, droplet limit {})",
+                a.email, a.status, a.droplet_limit
+            ))
+        }
+        (Provider::DigitalOcean, _) => Err(Error::invalid("DigitalOcean needs an API token")),
+        (Provider::Aws, _) => Err(Error::invalid(format!(
+            "checking {} credentials is not in this version yet",
+            provider.label()
+        ))
+        .with_hint("it comes with the EC2 driver")),
+    }
+}
 
 /// How many times a throttled (429) or failing (5xx) request is tried, and the first wait.
 pub const ATTEMPTS: u32 = 4;
