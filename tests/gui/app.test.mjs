@@ -308,8 +308,11 @@ describe('Berth desktop app', { timeout: 240000 }, () => {
     assert.equal((await driver.findElements(By.css('#opt-digitalocean-access-token'))).length, 0)
     await screenshot(driver, '11-wizard-cloud')
     await $("button[aria-label='Close']").click()
+    await waitFor('the wizard to close', async () => (await driver.findElements(By.css('[role=dialog]'))).length === 0)
 
     await button('Accounts').click()
+    // The page lists the accounts when it opens: wait for the row.
+    await waitFor('the account row again', async () => (await driver.findElements(By.css("button[aria-label='Remove work']"))).length === 1)
     await $("button[aria-label='Remove work']").click()
     const dialog = await $('[role=alertdialog]')
     await dialog.findElement(By.xpath(".//button[normalize-space()='Remove']")).click()
