@@ -67,3 +67,15 @@ build_ui() {
   npm_ci "$1/ui"
   (cd "$1/ui" && npm run -s build >/dev/null)
 }
+
+# moto (the AWS emulator the EC2 tests run against) in its own virtualenv, reused across runs.
+MOTO_VERSION=5.2.1
+ensure_moto() {
+  local venv=${BERTH_MOTO_VENV:-$HOME/.cache/berth/moto-venv-$MOTO_VERSION}
+  if [ ! -x "$venv/bin/moto_server" ]; then
+    apt_install python3-venv
+    /usr/bin/python3 -m venv "$venv"
+    "$venv/bin/pip" install -q "moto[server]==$MOTO_VERSION"
+  fi
+  export BERTH_MOTO_VENV=$venv
+}

@@ -35,6 +35,7 @@ cargo build -q -p berth
 tests/keychain/run.sh "${CARGO_TARGET_DIR:-$ROOT/target}/debug/berth"
 echo "== cloud: the DigitalOcean client against Prism on DigitalOcean's OpenAPI contract"
 npm_ci tests/cloud
+ensure_moto
 tests/cloud/run.sh "${CARGO_TARGET_DIR:-$ROOT/target}/debug/berth"
 echo "== end-to-end: generic driver on real test hosts"
 cargo test -q -p berth --test e2e_generic -- --include-ignored --test-threads=4

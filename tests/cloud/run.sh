@@ -54,5 +54,29 @@ out=$(BERTH_STORAGE_PATH=$STORE BERTH_DIGITALOCEAN_API_URL=$BERTH_TEST_PRISM_URL
   "$BERTH" credentials test digitalocean 2>&1) || code=$?
 echo "$out"
 [ "$code" -ne 0 ] && grep -q 'Hint: add an account' <<<"$out"
+
+echo "== berth credentials test amazonec2 against moto (signatures checked)"
+[ -x "${BERTH_MOTO_VENV:-}/bin/moto_server" ] || { echo "BERTH_MOTO_VENV must hold moto (scripts/setup.sh ensure_moto)" >&2; exit 1; }
+MOTO_PORT=$((PORT + 20))
+# The first 3 requests are unauthenticated (they make the IAM user); every later one is checked.
+INITIAL_NO_AUTH_ACTION_COUNT=3 setsid "$BERTH_MOTO_VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$LOG.moto" 2>&1 &
+MOTO=$!
+trap 'kill -- -$PRISM -$PROXY -$MOTO 2>/dev/null || true; kill $FAKE 2>/dev/null || true; rm -f "$LOG" "$LOG".*' EXIT
+for _ in $(seq 1 100); do
+  curl -s -o /dev/null "http://127.0.0.1:$MOTO_PORT/moto-api/" && break
+  kill -0 "$MOTO" 2>/dev/null || { cat "$LOG.moto"; exit 1; }
+  sleep 0.1
+done
+read -r AWS_ID AWS_SECRET < <("$BERTH_MOTO_VENV/bin/python" "$HERE/aws_setup.py" "http://127.0.0.1:$MOTO_PORT")
+aws() { env -u AWS_PROFILE BERTH_STORAGE_PATH=$STORE BERTH_AWS_EC2_URL=http://127.0.0.1:$MOTO_PORT \
+  AWS_ACCESS_KEY_ID=$AWS_ID AWS_SECRET_ACCESS_KEY=$1 "$BERTH" credentials test amazonec2 2>&1; }
+out=$(aws "$AWS_SECRET")
+echo "$out"
+grep -q "^OK: \$AWS_ACCESS_KEY_ID works for AWS access key $AWS_ID (EC2 in us-east-1; [0-9][0-9]* regions available)" <<<"$out"
+code=0
+out=$(aws "${AWS_SECRET}x") || code=$?
+echo "$out"
+[ "$code" -ne 0 ] && grep -q 'AWS refused the credentials (401): AuthFailure' <<<"$out"
+grep -q 'Hint: check the keys' <<<"$out"
 rm -rf "$STORE"
 echo "cloud: all checks passed"

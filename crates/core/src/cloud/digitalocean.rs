@@ -1,8 +1,6 @@
 //! DigitalOcean's REST API v2 (the calls the driver and `credentials test` make). Requests follow
 //! the published OpenAPI contract (tests run them through Stoplight Prism on that contract).
 
-use std::time::Duration;
-
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -125,12 +123,7 @@ impl Client {
     }
 
     pub fn at(base: &str, token: &str) -> Result<Client> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .connect_timeout(Duration::from_secs(10))
-            .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Error::new(ErrorKind::Driver, format!("HTTP client: {e}")))?;
+        let http = super::http_client()?;
         Ok(Client {
             http,
             base: base.trim_end_matches('/').to_string(),

@@ -1,11 +1,22 @@
 //! Cloud provider API clients (used by the cloud drivers and `berth credentials test`).
 
+pub mod aws;
 pub mod digitalocean;
 
 use std::time::Duration;
 
 use crate::credentials::{Provider, Secret};
 use crate::error::{Error, ErrorKind, Result};
+
+/// The HTTP client both providers' APIs use: bounded waits, Berth's user agent.
+pub fn http_client() -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .connect_timeout(Duration::from_secs(10))
+        .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| Error::new(ErrorKind::Driver, format!("HTTP client: {e}")))
+}
 
 /// Checks credentials with a real, read-only API call (what `credentials test` and the app's
 /// account form do before saving); says which account they reach.
@@ -19,11 +30,18 @@ pub async fn verify(provider: Provider, secret: &Secret) -> Result<String> {
             ))
         }
         (Provider::DigitalOcean, _) => Err(Error::invalid("DigitalOcean needs an API token")),
-        (Provider::Aws, _) => Err(Error::invalid(format!(
-            "checking {} credentials is not in this version yet",
-            provider.label()
-        ))
-        .with_hint("it comes with the EC2 driver")),
+        (Provider::Aws, keys @ Secret::AwsKeys { access_key_id, .. }) => {
+            let region = std::env::var("AWS_DEFAULT_REGION")
+                .ok()
+                .filter(|r| !r.is_empty())
+                .unwrap_or_else(|| aws::DEFAULT_REGION.to_string());
+            let regions = aws::Client::new(keys, &region)?.describe_regions().await?;
+            Ok(format!(
+                "AWS access key {access_key_id} (EC2 in {region}; {} regions available)",
+                regions.len()
+            ))
+        }
+        (Provider::Aws, _) => Err(Error::invalid("AWS needs an access key ID and secret key")),
     }
 }
 

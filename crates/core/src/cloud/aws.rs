@@ -1,0 +1,255 @@
+//! AWS EC2's Query API (form-encoded POST, SigV4-signed, XML answers), by hand: the handful of
+//! actions Berth needs do not justify the official SDK's build cost. Tests run it against moto
+//! with signature checking on.
+
+use std::time::SystemTime;
+
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::sign::v4;
+
+use super::{ATTEMPTS, backoff, http_error};
+use crate::credentials::Secret;
+use crate::error::{Error, ErrorKind, Result};
+
+/// Points the client at another endpoint (tests: moto).
+pub const API_URL_ENV: &str = "BERTH_AWS_EC2_URL";
+pub const API_VERSION: &str = "2016-11-15";
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+const CREDENTIALS_HINT: &str = "check the keys (`berth credentials test amazonec2 NAME`); \
+     replace them with `berth credentials rm` + `add`, or set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY";
+
+pub struct Client {
+    http: reqwest::Client,
+    endpoint: String,
+    region: String,
+    access_key_id: String,
+    secret_access_key: String,
+    session_token: Option<String>,
+}
+
+/// An EC2 error answer: `<Response><Errors><Error><Code>…</Code><Message>…`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    pub code: String,
+    pub message: String,
+}
+
+pub fn parse_error(xml: &str) -> Option<ApiError> {
+    let doc = roxmltree::Document::parse(xml).ok()?;
+    let err = doc.descendants().find(|n| n.has_tag_name("Error"))?;
+    let text = |tag: &str| {
+        err.children()
+            .find(|n| n.has_tag_name(tag))
+            .and_then(|n| n.text())
+            .unwrap_or("")
+            .to_string()
+    };
+    Some(ApiError {
+        code: text("Code"),
+        message: text("Message"),
+    })
+}
+
+/// Throttling codes EC2 answers with (besides HTTP 429/503).
+fn throttled(code: &str) -> bool {
+    matches!(
+        code,
+        "RequestLimitExceeded"
+            | "Throttling"
+            | "ThrottlingException"
+            | "InternalError"
+            | "Unavailable"
+    )
+}
+
+impl Client {
+    /// A client for the region, at $BERTH_AWS_EC2_URL or EC2's regional endpoint.
+    pub fn new(secret: &Secret, region: &str) -> Result<Client> {
+        let endpoint = std::env::var(API_URL_ENV)
+            .ok()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| format!("https://ec2.{region}.amazonaws.com/"));
+        Client::at(&endpoint, secret, region)
+    }
+
+    pub fn at(endpoint: &str, secret: &Secret, region: &str) -> Result<Client> {
+        let Secret::AwsKeys {
+            access_key_id,
+            secret_access_key,
+            session_token,
+        } = secret
+        else {
+            return Err(Error::invalid("AWS needs an access key ID and secret key"));
+        };
+        let http = super::http_client()?;
+        let endpoint = if endpoint.ends_with('/') {
+            endpoint.to_string()
+        } else {
+            format!("{endpoint}/")
+        };
+        Ok(Client {
+            http,
+            endpoint,
+            region: region.to_string(),
+            access_key_id: access_key_id.clone(),
+            secret_access_key: secret_access_key.clone(),
+            session_token: session_token.clone(),
+        })
+    }
+
+    fn signed_headers(&self, body: &str) -> Result<Vec<(String, String)>> {
+        let identity = aws_credential_types::Credentials::new(
+            &self.access_key_id,
+            &self.secret_access_key,
+            self.session_token.clone(),
+            None,
+            "berth",
+        )
+        .into();
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&self.region)
+            .name("ec2")
+            .time(SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()
+            .map_err(|e| Error::invalid(format!("cannot sign the AWS request: {e}")))?
+            .into();
+        let content_type = "application/x-www-form-urlencoded; charset=utf-8";
+        let headers = [("content-type", content_type)];
+        let signable = SignableRequest::new(
+            "POST",
+            &self.endpoint,
+            headers.iter().copied(),
+            SignableBody::Bytes(body.as_bytes()),
+        )
+        .map_err(|e| Error::invalid(format!("cannot sign the AWS request: {e}")))?;
+        let (instructions, _) = sign(signable, &params)
+            .map_err(|e| Error::invalid(format!("cannot sign the AWS request: {e}")))?
+            .into_parts();
+        let mut out: Vec<(String, String)> = vec![("content-type".into(), content_type.into())];
+        for (name, value) in instructions.headers() {
+            out.push((name.to_string(), value.to_string()));
+        }
+        Ok(out)
+    }
+
+    /// One action; the XML answer. Retries throttling and 5xx with backoff.
+    pub async fn call(&self, action: &str, params: &[(String, String)]) -> Result<String> {
+        // In a block: the serializer is not Send and must not live across an await.
+        let body = {
+            let mut form = form_urlencoded::Serializer::new(String::new());
+            form.append_pair("Action", action)
+                .append_pair("Version", API_VERSION);
+            for (k, v) in params {
+                form.append_pair(k, v);
+            }
+            form.finish()
+        };
+        let mut retry = 0;
+        loop {
+            let mut req = self.http.post(&self.endpoint).body(body.clone());
+            for (k, v) in self.signed_headers(&body)? {
+                req = req.header(k, v);
+            }
+            let resp = req.send().await.map_err(|e| {
+                if e.is_timeout() {
+                    Error::new(
+                        ErrorKind::Timeout,
+                        format!("AWS EC2 did not answer {action} in time"),
+                    )
+                } else {
+                    Error::new(
+                        ErrorKind::Driver,
+                        format!("cannot reach AWS EC2 at {}: {e}", self.endpoint),
+                    )
+                    .with_hint("check the network connection (and a proxy, if you use one)")
+                }
+            })?;
+            let status = resp.status().as_u16();
+            let text = resp.text().await.unwrap_or_default();
+            if (200..300).contains(&status) {
+                return Ok(text);
+            }
+            let err = parse_error(&text).unwrap_or(ApiError {
+                code: String::new(),
+                message: String::new(),
+            });
+            if (status == 429 || status >= 500 || throttled(&err.code)) && retry + 1 < ATTEMPTS {
+                retry += 1;
+                tokio::time::sleep(backoff(retry, None)).await;
+                continue;
+            }
+            return Err(ec2_error(action, status, &err));
+        }
+    }
+
+    /// The regions this account may use (a cheap, read-only call that proves the keys work).
+    pub async fn describe_regions(&self) -> Result<Vec<String>> {
+        let xml = self.call("DescribeRegions", &[]).await?;
+        let doc = roxmltree::Document::parse(&xml).map_err(|e| {
+            Error::new(
+                ErrorKind::Driver,
+                format!("AWS answered DescribeRegions with something unexpected: {e}"),
+            )
+        })?;
+        Ok(doc
+            .descendants()
+            .filter(|n| n.has_tag_name("regionName"))
+            .filter_map(|n| n.text())
+            .map(str::to_string)
+            .collect())
+    }
+}
+
+fn ec2_error(action: &str, status: u16, err: &ApiError) -> Error {
+    let detail = if err.code.is_empty() {
+        err.message.clone()
+    } else {
+        format!("{} {}", err.code, err.message)
+    };
+    match err.code.as_str() {
+        "AuthFailure"
+        | "InvalidClientTokenId"
+        | "SignatureDoesNotMatch"
+        | "UnrecognizedClientException" => http_error("AWS", 401, &detail, CREDENTIALS_HINT),
+        "UnauthorizedOperation" | "AccessDenied" => {
+            http_error("AWS", 403, &detail, CREDENTIALS_HINT)
+        }
+        c if c.ends_with(".NotFound") => Error::not_found(format!("AWS {action}: {detail}")),
+        _ => {
+            let e = http_error("AWS", status, &detail, CREDENTIALS_HINT);
+            Error::new(e.kind(), format!("{action}: {}", e.message()))
+                .with_hint(e.hint().unwrap_or("").to_string())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_parse_and_map() {
+        let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
+<Response><Errors><Error><Code>AuthFailure</Code><Message>AWS was not able to validate the provided access credentials</Message></Error></Errors><RequestID>x</RequestID></Response>"#;
+        let e = parse_error(xml).unwrap();
+        assert_eq!(e.code, "AuthFailure");
+        let mapped = ec2_error("DescribeRegions", 401, &e);
+        assert!(
+            mapped.message().contains("refused the credentials (401)"),
+            "{mapped:?}"
+        );
+        let nf = ApiError {
+            code: "InvalidInstanceID.NotFound".into(),
+            message: "no".into(),
+        };
+        assert_eq!(
+            ec2_error("DescribeInstances", 400, &nf).kind(),
+            ErrorKind::NotFound
+        );
+        assert!(throttled("RequestLimitExceeded"));
+        assert!(parse_error("not xml").is_none());
+    }
+}
