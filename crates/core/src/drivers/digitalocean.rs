@@ -16,7 +16,6 @@ use super::{
 use crate::cloud::digitalocean::{Client, Droplet, DropletRequest};
 use crate::credentials::{Credentials, Provider, Secret, Source};
 use crate::error::{Error, ErrorKind, Result};
-use crate::fsutil;
 use crate::ssh::SshTarget;
 
 /// How long a new droplet gets to become active with an address, and its sshd to answer.
@@ -262,13 +261,6 @@ fn valid_slug(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
 }
 
-fn expand_home(p: &str) -> String {
-    match (p.strip_prefix("~/"), dirs::home_dir()) {
-        (Some(rest), Some(home)) => home.join(rest).display().to_string(),
-        _ => p.to_string(),
-    }
-}
-
 impl DigitalOcean {
     pub fn from_options(name: &str, info: &DriverInfo, o: &DriverOptions) -> Result<Self> {
         let slug = |flag: &str| -> Result<String> {
@@ -295,30 +287,13 @@ impl DigitalOcean {
             ))
             .with_hint("tags use letters, digits, ':', '-' and '_'"));
         }
-        let user = o.string(info, "digitalocean-ssh-user")?.trim().to_string();
-        if user.is_empty()
-            || !user
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-        {
-            return Err(Error::invalid(format!(
-                "--digitalocean-ssh-user \"{user}\" is not a valid user name"
-            )));
-        }
+        let user = o.ssh_user(info, "digitalocean-ssh-user")?;
         let account = o.string(info, "digitalocean-account")?.trim().to_string();
         // Only an explicit flag: the environment variable is read by the credential lookup,
         // which also reports where the token came from.
         let flag_token = match o.0.get("digitalocean-access-token") {
             Some(super::OptionValue::Str(t)) if !t.trim().is_empty() => Some(t.trim().to_string()),
             _ => None,
-        };
-        let path_opt = |flag: &str| -> Result<String> {
-            let v = o.string(info, flag)?;
-            Ok(if v.trim().is_empty() {
-                String::new()
-            } else {
-                expand_home(v.trim())
-            })
         };
         Ok(DigitalOcean {
             cfg: DigitalOceanConfig {
@@ -334,12 +309,12 @@ impl DigitalOcean {
                 private_networking: o.bool(info, "digitalocean-private-networking")?,
                 monitoring: o.bool(info, "digitalocean-monitoring")?,
                 tags: tags.join(","),
-                user_data_file: path_opt("digitalocean-userdata")?,
+                user_data_file: o.path(info, "digitalocean-userdata")?,
                 ssh_key_fingerprint: o
                     .string(info, "digitalocean-ssh-key-fingerprint")?
                     .trim()
                     .to_string(),
-                ssh_key: path_opt("digitalocean-ssh-key-path")?,
+                ssh_key: o.path(info, "digitalocean-ssh-key-path")?,
                 ..Default::default()
             },
             flag_token,
@@ -440,15 +415,8 @@ impl DigitalOcean {
                     }
                 })?;
             if !self.cfg.ssh_key.is_empty() {
-                // A private copy, as docker-machine made: the machine works if the file moves.
-                let src = PathBuf::from(&self.cfg.ssh_key);
-                let file = src
-                    .file_name()
-                    .map(|f| f.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| "id_key".into());
-                let dst = ctx.machine_dir.join(file);
-                fsutil::copy_with_mode(&src, &dst, fsutil::SECRET_MODE)?;
-                self.cfg.ssh_key_path = dst.display().to_string();
+                let copy = super::copy_ssh_key(Path::new(&self.cfg.ssh_key), ctx.machine_dir)?;
+                self.cfg.ssh_key_path = copy.display().to_string();
             } else {
                 ctx.progress
                     .log("Using your SSH agent or default keys to log in to the droplet");
@@ -635,14 +603,7 @@ impl Driver for DigitalOcean {
                 ))
                 .with_hint("give the fingerprint of that key as DigitalOcean lists it"));
             }
-            let p = Path::new(&self.cfg.ssh_key);
-            if !p.is_file() {
-                return Err(Error::invalid(format!(
-                    "SSH key does not exist: \"{}\"",
-                    p.display()
-                )));
-            }
-            crate::ssh::load_private_key(p)?;
+            super::check_ssh_key_file(Path::new(&self.cfg.ssh_key), "digitalocean-ssh-key-path")?;
         }
         let (token, source) = self.token(Some(ctx.store_root))?;
         ctx.progress

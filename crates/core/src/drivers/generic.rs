@@ -1,7 +1,7 @@
 //! `generic`: a server that already exists and that Berth reaches over SSH. Berth installs and
 //! configures Docker on it, never reboots it, and on `rm` puts its Docker configuration back.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -12,7 +12,6 @@ use super::{
     OptionSpec, RestartKind,
 };
 use crate::error::{Error, Result};
-use crate::fsutil;
 use crate::ssh::SshTarget;
 
 pub fn info() -> DriverInfo {
@@ -117,22 +116,8 @@ impl Generic {
                 "--generic-ip-address \"{ip}\" is not an IP address or host name"
             )));
         }
-        let user = o.string(info, "generic-ssh-user")?.trim().to_string();
-        if user.is_empty()
-            || !user
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-        {
-            return Err(Error::invalid(format!(
-                "--generic-ssh-user \"{user}\" is not a valid user name"
-            )));
-        }
-        let key = o.string(info, "generic-ssh-key")?;
-        let key = if key.is_empty() {
-            String::new()
-        } else {
-            expand_home(&key)
-        };
+        let user = o.ssh_user(info, "generic-ssh-user")?;
+        let key = o.path(info, "generic-ssh-key")?;
         Ok(Generic {
             cfg: GenericConfig {
                 ip_address: ip,
@@ -154,13 +139,6 @@ impl Generic {
 
     pub fn config_mut(&mut self) -> &mut GenericConfig {
         &mut self.cfg
-    }
-}
-
-fn expand_home(p: &str) -> String {
-    match (p.strip_prefix("~/"), dirs::home_dir()) {
-        (Some(rest), Some(home)) => home.join(rest).display().to_string(),
-        _ => p.to_string(),
     }
 }
 
@@ -201,14 +179,7 @@ impl Driver for Generic {
 
     async fn pre_create_check(&self, _: &DriverContext<'_>) -> Result<()> {
         if !self.cfg.ssh_key.is_empty() {
-            let p = PathBuf::from(&self.cfg.ssh_key);
-            if !p.is_file() {
-                return Err(
-                    Error::invalid(format!("SSH key does not exist: \"{}\"", p.display()))
-                        .with_hint("pass the private key file with --generic-ssh-key"),
-                );
-            }
-            crate::ssh::load_private_key(&p)?;
+            super::check_ssh_key_file(Path::new(&self.cfg.ssh_key), "generic-ssh-key")?;
         }
         Ok(())
     }
@@ -220,23 +191,8 @@ impl Driver for Generic {
             );
             return Ok(());
         }
-        // Keep a private copy, as docker-machine did: the machine works even if the original moves.
-        let src = PathBuf::from(&self.cfg.ssh_key);
-        let file = src
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "id_key".into());
-        let dst = ctx.machine_dir.join(&file);
-        fsutil::copy_with_mode(&src, &dst, fsutil::SECRET_MODE)?;
-        let pubkey = PathBuf::from(format!("{}.pub", src.display()));
-        if pubkey.is_file() {
-            fsutil::copy_with_mode(
-                &pubkey,
-                &ctx.machine_dir.join(format!("{file}.pub")),
-                fsutil::PUBLIC_MODE,
-            )?;
-        }
-        self.cfg.ssh_key_path = dst.display().to_string();
+        let copy = super::copy_ssh_key(Path::new(&self.cfg.ssh_key), ctx.machine_dir)?;
+        self.cfg.ssh_key_path = copy.display().to_string();
         Ok(())
     }
 

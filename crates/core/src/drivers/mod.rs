@@ -201,6 +201,31 @@ impl DriverOptions {
         }
     }
 
+    /// A file path option: `~/` expanded; empty when not given.
+    pub fn path(&self, info: &DriverInfo, name: &str) -> Result<String> {
+        let v = self.string(info, name)?;
+        let v = v.trim();
+        Ok(match (v.strip_prefix("~/"), dirs::home_dir()) {
+            (Some(rest), Some(home)) => home.join(rest).display().to_string(),
+            _ => v.to_string(),
+        })
+    }
+
+    /// An SSH user name option, checked: it ends up in commands and sudo rules.
+    pub fn ssh_user(&self, info: &DriverInfo, name: &str) -> Result<String> {
+        let user = self.string(info, name)?.trim().to_string();
+        if user.is_empty()
+            || !user
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        {
+            return Err(Error::invalid(format!(
+                "--{name} \"{user}\" is not a valid user name"
+            )));
+        }
+        Ok(user)
+    }
+
     pub fn list(&self, name: &str) -> Vec<String> {
         match self.0.get(name) {
             Some(OptionValue::List(v)) => v.clone(),
@@ -372,6 +397,39 @@ pub fn load_driver(machine: &Machine, store_root: &Path) -> Result<Box<dyn Drive
         ))
         .with_hint("upgrade Berth")),
     }
+}
+
+/// Checks a private key the user named with `--flag`: the file exists and is a key.
+pub(crate) fn check_ssh_key_file(path: &Path, flag: &str) -> Result<()> {
+    if !path.is_file() {
+        return Err(
+            Error::invalid(format!("SSH key does not exist: \"{}\"", path.display()))
+                .with_hint(format!("pass the private key file with --{flag}")),
+        );
+    }
+    crate::ssh::load_private_key(path)?;
+    Ok(())
+}
+
+/// A private copy (0600) of the user's key, and its `.pub` if there is one, in the machine
+/// directory, as docker-machine made: the machine keeps working if the original moves.
+/// Returns the copy's path.
+pub(crate) fn copy_ssh_key(src: &Path, machine_dir: &Path) -> Result<std::path::PathBuf> {
+    let file = src
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "id_key".into());
+    let dst = machine_dir.join(&file);
+    crate::fsutil::copy_with_mode(src, &dst, crate::fsutil::SECRET_MODE)?;
+    let pubkey = std::path::PathBuf::from(format!("{}.pub", src.display()));
+    if pubkey.is_file() {
+        crate::fsutil::copy_with_mode(
+            &pubkey,
+            &machine_dir.join(format!("{file}.pub")),
+            crate::fsutil::PUBLIC_MODE,
+        )?;
+    }
+    Ok(dst)
 }
 
 /// TCP reachability, the way generic hosts report their state.
