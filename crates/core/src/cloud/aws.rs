@@ -218,11 +218,13 @@ fn ec2_error(action: &str, status: u16, err: &ApiError) -> Error {
             http_error("AWS", 403, &detail, CREDENTIALS_HINT)
         }
         c if c.ends_with(".NotFound") => Error::not_found(format!("AWS {action}: {detail}")),
-        _ => {
-            let e = http_error("AWS", status, &detail, CREDENTIALS_HINT);
-            Error::new(e.kind(), format!("{action}: {}", e.message()))
-                .with_hint(e.hint().unwrap_or("").to_string())
-        }
+        // The action in the detail, so the mapping's own hint (or none) stays as it is.
+        _ => http_error(
+            "AWS",
+            status,
+            &format!("{action}: {detail}"),
+            CREDENTIALS_HINT,
+        ),
     }
 }
 
@@ -251,5 +253,16 @@ mod tests {
         );
         assert!(throttled("RequestLimitExceeded"));
         assert!(parse_error("not xml").is_none());
+        let bad = ApiError {
+            code: "InvalidParameterValue".into(),
+            message: "bad size".into(),
+        };
+        let e = ec2_error("RunInstances", 400, &bad);
+        assert!(
+            e.message()
+                .contains("RunInstances: InvalidParameterValue bad size"),
+            "{e:?}"
+        );
+        assert_eq!(e.hint(), None, "no empty hint");
     }
 }

@@ -219,6 +219,7 @@ impl Berth {
 
         let probe = opts.probe;
         let timeout = opts.timeout;
+        let root = self.store.root();
         let futures = jobs.into_iter().map(|job| {
             let docker_host = docker_host.clone();
             let active_name = active_name.clone();
@@ -227,7 +228,6 @@ impl Berth {
                 Job::Probe(b) => Some(dir_of(&b.0.name)),
                 Job::Done(_) => None,
             };
-            let root = self.store.root().to_path_buf();
             async move {
                 let mut item = match job {
                     Job::Done(item) => return *item,
@@ -236,12 +236,12 @@ impl Berth {
                         if !probe {
                             // The URL is in the store: no network needed.
                             let mut item = item;
-                            if let Ok(d) = drivers::load_driver(&m, &root) {
+                            if let Ok(d) = drivers::load_driver(&m, root) {
                                 item.url = d.engine_url().unwrap_or_default();
                             }
                             item
                         } else {
-                            probe_one(item, &m, tls, timeout, cert_dir.as_deref(), &root).await
+                            probe_one(item, &m, tls, timeout, cert_dir.as_deref(), root).await
                         }
                     }
                 };

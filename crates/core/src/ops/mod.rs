@@ -245,16 +245,19 @@ impl Berth {
                 Ok(m)
             }
             Err(e) => {
-                if driver.restart_kind() == RestartKind::Machine && spec.keep_on_failure {
-                    progress
-                        .warn("Kept what was created (--keep-on-failure); `berth rm` removes it");
-                } else if driver.restart_kind() == RestartKind::Machine {
-                    progress.step("rollback", "Removing what was created");
-                    if let Err(re) = driver
-                        .remove(&self.ctx(&spec.name, &dir, progress.as_ref()))
-                        .await
-                    {
-                        progress.warn(format!("Could not remove everything: {re}"));
+                if driver.restart_kind() == RestartKind::Machine {
+                    if spec.keep_on_failure {
+                        progress.warn(
+                            "Kept what was created (--keep-on-failure); `berth rm` removes it",
+                        );
+                    } else {
+                        progress.step("rollback", "Removing what was created");
+                        if let Err(re) = driver
+                            .remove(&self.ctx(&spec.name, &dir, progress.as_ref()))
+                            .await
+                        {
+                            progress.warn(format!("Could not remove everything: {re}"));
+                        }
                     }
                 }
                 m.driver = driver.config();

@@ -4,7 +4,6 @@
 
 use std::path::PathBuf;
 
-use crate::drivers;
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::machine::Machine;
@@ -186,8 +185,8 @@ impl Berth {
 
     /// The key file (if any) and target of a machine, for the built-in SSH client.
     pub fn ssh_target_of(&self, name: &str) -> Result<SshTarget> {
-        let (m, _) = self.load_ready(name)?;
-        drivers::load_driver(&m, self.store.root())?
+        self.load_ready(name)?
+            .1
             .ssh_target()
             .ok_or_else(|| Error::driver(format!("machine \"{name}\" has no SSH access")))
     }
