@@ -10,16 +10,26 @@ BERTH=${1:-${CARGO_TARGET_DIR:-$ROOT/target}/debug/berth}
 PORT=${BERTH_PRISM_PORT:-4510}
 LOG=$(mktemp /tmp/berth-prism.XXXXXX.log)
 
+# wait_up TRIES "PIDS" "LOGS" CURL_ARGS...: polls (every 0.1 s) until curl gets an answer;
+# stops the run, showing the logs, as soon as one of the PIDs has died.
+wait_up() {
+  local tries=$1 pids=$2 logs=$3 p
+  shift 3
+  for _ in $(seq 1 "$tries"); do
+    curl -s -o /dev/null "$@" && return 0
+    for p in $pids; do
+      kill -0 "$p" 2>/dev/null || { cat $logs; exit 1; }
+    done
+    sleep 0.1
+  done
+}
+
 [ -x "$HERE/node_modules/.bin/prism" ] || { echo "run npm ci in tests/cloud first" >&2; exit 1; }
 # Its own process group (setsid), so the whole npx/node tree stops with one signal.
 setsid "$HERE/node_modules/.bin/prism" mock "$HERE/digitalocean-openapi.yaml" -h 127.0.0.1 -p "$PORT" >"$LOG" 2>&1 &
 PRISM=$!
 trap 'kill -- -$PRISM 2>/dev/null || true; rm -f "$LOG"' EXIT
-for _ in $(seq 1 300); do
-  curl -s -o /dev/null "http://127.0.0.1:$PORT/v2/account" -H 'Authorization: Bearer x' && break
-  kill -0 "$PRISM" 2>/dev/null || { cat "$LOG"; exit 1; }
-  sleep 0.1
-done
+wait_up 300 "$PRISM" "$LOG" "http://127.0.0.1:$PORT/v2/account" -H 'Authorization: Bearer x'
 echo "Prism (DigitalOcean contract) on 127.0.0.1:$PORT, pid $PRISM"
 
 export BERTH_TEST_PRISM_URL=http://127.0.0.1:$PORT
@@ -34,11 +44,8 @@ setsid "$HERE/node_modules/.bin/prism" proxy "$HERE/digitalocean-openapi.yaml" "
   -h 127.0.0.1 -p "$PROXY_PORT" --errors >"$LOG.proxy" 2>&1 &
 PROXY=$!
 trap 'kill -- -$PRISM -$PROXY 2>/dev/null || true; kill $FAKE 2>/dev/null || true; rm -f "$LOG" "$LOG".*' EXIT
-for _ in $(seq 1 300); do
-  curl -s -o /dev/null "http://127.0.0.1:$PROXY_PORT/v2/account" -H "Authorization: Bearer $BERTH_TEST_DO_TOKEN" && break
-  kill -0 "$PROXY" 2>/dev/null && kill -0 "$FAKE" 2>/dev/null || { cat "$LOG.fake" "$LOG.proxy"; exit 1; }
-  sleep 0.1
-done
+wait_up 300 "$PROXY $FAKE" "$LOG.fake $LOG.proxy" "http://127.0.0.1:$PROXY_PORT/v2/account" \
+  -H "Authorization: Bearer $BERTH_TEST_DO_TOKEN"
 export BERTH_TEST_DO_URL=http://127.0.0.1:$PROXY_PORT
 (cd "$ROOT" && cargo test -q -p berth-core --test digitalocean_lifecycle -- --include-ignored) || {
   echo "--- prism proxy log"; tail -40 "$LOG.proxy"; exit 1; }
@@ -62,11 +69,7 @@ MOTO_PORT=$((PORT + 20))
 INITIAL_NO_AUTH_ACTION_COUNT=3 setsid "$BERTH_MOTO_VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$LOG.moto" 2>&1 &
 MOTO=$!
 trap 'kill -- -$PRISM -$PROXY -$MOTO 2>/dev/null || true; kill $FAKE 2>/dev/null || true; rm -f "$LOG" "$LOG".*' EXIT
-for _ in $(seq 1 100); do
-  curl -s -o /dev/null "http://127.0.0.1:$MOTO_PORT/moto-api/" && break
-  kill -0 "$MOTO" 2>/dev/null || { cat "$LOG.moto"; exit 1; }
-  sleep 0.1
-done
+wait_up 100 "$MOTO" "$LOG.moto" "http://127.0.0.1:$MOTO_PORT/moto-api/"
 read -r AWS_ID AWS_SECRET < <("$BERTH_MOTO_VENV/bin/python" "$HERE/aws_setup.py" "http://127.0.0.1:$MOTO_PORT")
 aws() { env -u AWS_PROFILE BERTH_STORAGE_PATH=$STORE BERTH_AWS_EC2_URL=http://127.0.0.1:$MOTO_PORT \
   AWS_ACCESS_KEY_ID=$AWS_ID AWS_SECRET_ACCESS_KEY=$1 "$BERTH" credentials test amazonec2 2>&1; }

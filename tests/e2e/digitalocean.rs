@@ -93,20 +93,20 @@ impl DoPeer {
         serde_json::from_slice(&o.stdout).ok()
     }
 
-    fn droplets(&self) -> Vec<serde_json::Value> {
-        self.get("/v2/droplets?per_page=200")
-            .expect("list droplets")["droplets"]
+    /// A list the API returns under `field`, e.g. the droplets.
+    fn list(&self, path: &str, field: &str) -> Vec<serde_json::Value> {
+        self.get(path).unwrap_or_else(|| panic!("GET {path}"))[field]
             .as_array()
             .cloned()
             .unwrap_or_default()
     }
 
+    fn droplets(&self) -> Vec<serde_json::Value> {
+        self.list("/v2/droplets?per_page=200", "droplets")
+    }
+
     fn keys(&self) -> Vec<serde_json::Value> {
-        self.get("/v2/account/keys?per_page=200")
-            .expect("list keys")["ssh_keys"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
+        self.list("/v2/account/keys?per_page=200", "ssh_keys")
     }
 
     fn logs(&self) -> String {

@@ -145,15 +145,20 @@ async function portOpen(port) {
   })
 }
 
+/** Resolves when the child prints `text` on stdout; rejects if it exits first. */
+function readyLine(child, text, what) {
+  return new Promise((resolve, reject) => {
+    child.stdout.on('data', (d) => String(d).includes(text) && resolve())
+    child.on('exit', (c) => reject(new Error(`${what} exited (${c})`)))
+  })
+}
+
 /** The fake tray host: the app's StatusNotifierItem registers with it. */
 export async function startTrayHost(world) {
   const items = path.join(world.dir, 'tray-items.txt')
   world.notifications = path.join(world.dir, 'notifications.jsonl')
   const p = track(spawn(PY, [path.join(HERE, 'sni_watcher.py'), items, world.notifications], { env: world.env, stdio: ['ignore', 'pipe', 'inherit'] }), 'sni_watcher')
-  await new Promise((resolve, reject) => {
-    p.stdout.on('data', (d) => String(d).includes('watcher ready') && resolve())
-    p.on('exit', (c) => reject(new Error(`sni_watcher exited (${c})`)))
-  })
+  await readyLine(p, 'watcher ready', 'sni_watcher')
   return items
 }
 
@@ -236,9 +241,6 @@ export function keyringSecret(world, provider, name) {
 export async function startFakeDigitalOcean(world, token) {
   const port = await freePort()
   const p = track(spawn(PY, [path.join(ROOT, 'tests/cloud/fake_do.py'), String(port), token], { env: world.env, stdio: ['ignore', 'pipe', 'inherit'] }), 'fake_do.py')
-  await new Promise((resolve, reject) => {
-    p.stdout.on('data', (d) => String(d).includes('fake DigitalOcean on') && resolve())
-    p.on('exit', (c) => reject(new Error(`fake_do.py exited (${c})`)))
-  })
+  await readyLine(p, 'fake DigitalOcean on', 'fake_do.py')
   return `http://127.0.0.1:${port}`
 }
