@@ -41,6 +41,8 @@ echo "== end-to-end: generic driver on real test hosts"
 cargo test -q -p berth --test e2e_generic -- --include-ignored --test-threads=4
 echo "== end-to-end: DigitalOcean driver (Prism proxy + stateful fake) on real test hosts"
 cargo test -q -p berth --test e2e_digitalocean -- --include-ignored --test-threads=2
+echo "== end-to-end: AWS EC2 driver (moto with signatures and validation) on real test hosts"
+cargo test -q -p berth --test e2e_amazonec2 -- --include-ignored --test-threads=2
 echo "== GUI end-to-end: the real app window"
 cargo build -q -p berth-app -p berth
 TAURI_DRIVER=$HOME/.cargo/bin/tauri-driver

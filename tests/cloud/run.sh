@@ -70,7 +70,8 @@ INITIAL_NO_AUTH_ACTION_COUNT=3 setsid "$BERTH_MOTO_VENV/bin/moto_server" -H 127.
 MOTO=$!
 trap 'kill -- -$PRISM -$PROXY -$MOTO 2>/dev/null || true; kill $FAKE 2>/dev/null || true; rm -f "$LOG" "$LOG".*' EXIT
 wait_up 100 "$MOTO" "$LOG.moto" "http://127.0.0.1:$MOTO_PORT/moto-api/"
-read -r AWS_ID AWS_SECRET < <("$BERTH_MOTO_VENV/bin/python" "$HERE/aws_setup.py" "http://127.0.0.1:$MOTO_PORT")
+read -r AWS_ID AWS_SECRET < <("$BERTH_MOTO_VENV/bin/python" "$HERE/ec2_harness.py" "http://127.0.0.1:$MOTO_PORT" setup |
+  python3 -c 'import json, sys; d = json.load(sys.stdin); print(d["access_key"], d["secret"])')
 aws() { env -u AWS_PROFILE BERTH_STORAGE_PATH=$STORE BERTH_AWS_EC2_URL=http://127.0.0.1:$MOTO_PORT \
   AWS_ACCESS_KEY_ID=$AWS_ID AWS_SECRET_ACCESS_KEY=$1 "$BERTH" credentials test amazonec2 2>&1; }
 out=$(aws "$AWS_SECRET")
@@ -79,7 +80,11 @@ grep -q "^OK: \$AWS_ACCESS_KEY_ID works for AWS access key $AWS_ID (EC2 in us-ea
 code=0
 out=$(aws "${AWS_SECRET}x") || code=$?
 echo "$out"
-[ "$code" -ne 0 ] && grep -q 'AWS refused the credentials (401): AuthFailure' <<<"$out"
+[ "$code" -ne 0 ] && grep -q 'AWS refused the credentials (401): DescribeRegions: AuthFailure' <<<"$out"
 grep -q 'Hint: check the keys' <<<"$out"
+
+echo "== the EC2 client pages through lists against moto (every page signed and checked)"
+(cd "$ROOT" && BERTH_TEST_MOTO_URL=http://127.0.0.1:$MOTO_PORT BERTH_TEST_AWS_ID=$AWS_ID BERTH_TEST_AWS_SECRET=$AWS_SECRET \
+  cargo test -q -p berth-core --test ec2_moto -- --include-ignored)
 rm -rf "$STORE"
 echo "cloud: all checks passed"

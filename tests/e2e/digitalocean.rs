@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -15,13 +14,6 @@ use std::time::{Duration, Instant};
 use support::*;
 
 const TOKEN: &str = "dop_v1_e2e_0123456789abcdef";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
 
 /// The fake and the contract-checking proxy in front of it, stopped by PID (Prism by process
 /// group) when dropped.
@@ -141,26 +133,6 @@ fn berth(b: &Berth, peer: &DoPeer, token: Option<&str>, args: &[&str]) -> Output
         c.env("DIGITALOCEAN_ACCESS_TOKEN", t);
     }
     c.args(args).output().expect("run berth")
-}
-
-/// Every file under `dir` that contains `needle`.
-fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
-    let mut hits = vec![];
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if std::fs::read(&p)
-                .map(|b| String::from_utf8_lossy(&b).contains(needle))
-                .unwrap_or(false)
-            {
-                hits.push(p.display().to_string());
-            }
-        }
-    }
-    hits
 }
 
 #[test]

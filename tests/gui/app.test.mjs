@@ -310,6 +310,22 @@ describe('Berth desktop app', { timeout: 240000 }, () => {
     await $("button[aria-label='Close']").click()
     await waitFor('the wizard to close', async () => (await driver.findElements(By.css('[role=dialog]'))).length === 0)
 
+    // AWS EC2 too: the main options first, the rest folded under "More AWS EC2 options".
+    await button('New machine').click()
+    await (await waitFor('the AWS EC2 card', async () => {
+      const b = await driver.findElements(By.xpath("//button[.//strong[normalize-space()='AWS EC2']]"))
+      return b.length && (await b[0].isEnabled()) && b[0]
+    })).click()
+    assert.ok(await (await $('#opt-amazonec2-region')).isDisplayed())
+    assert.ok(await (await $('#opt-amazonec2-allowed-cidr')).isDisplayed())
+    assert.equal(await (await $('#opt-amazonec2-vpc-id')).isDisplayed(), false)
+    assert.equal((await driver.findElements(By.css('#opt-amazonec2-secret-key'))).length, 0)
+    await $('details.more-options summary').click()
+    assert.ok(await (await $('#opt-amazonec2-vpc-id')).isDisplayed())
+    await screenshot(driver, '12-wizard-ec2')
+    await $("button[aria-label='Close']").click()
+    await waitFor('the wizard to close', async () => (await driver.findElements(By.css('[role=dialog]'))).length === 0)
+
     await button('Accounts').click()
     // The page lists the accounts when it opens: wait for the row.
     await waitFor('the account row again', async () => (await driver.findElements(By.css("button[aria-label='Remove work']"))).length === 1)

@@ -19,13 +19,16 @@ echo "127.0.1.1 $NAME" >> /etc/hosts
 mkdir -p /run/sshd /run/systemd/system /run/berth-fake-systemd /run/lock
 chmod 755 /run/sshd
 
-# A non-root login with passwordless sudo (Debian's real sudo). '*' = no password, not locked.
-if ! id berth >/dev/null 2>&1; then
-  useradd -m -s /bin/bash berth
-  usermod -p '*' berth
-fi
-echo 'berth ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/berth
-chmod 440 /etc/sudoers.d/berth
+# Non-root logins with passwordless sudo (Debian's real sudo). '*' = no password, not locked.
+# `ubuntu` is what Ubuntu's cloud images (EC2) give.
+for u in berth ubuntu; do
+  if ! id "$u" >/dev/null 2>&1; then
+    useradd -m -s /bin/bash "$u"
+    usermod -p '*' "$u"
+  fi
+  echo "$u ALL=(ALL) NOPASSWD:ALL" > "/etc/sudoers.d/$u"
+  chmod 440 "/etc/sudoers.d/$u"
+done
 
 # Boot the services the way Debian would: containerd, then docker (socket-activated unit).
 if [ "$NODOCKER" = 0 ]; then

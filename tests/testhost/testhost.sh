@@ -44,6 +44,12 @@ valid_n() {
   [[ "$1" =~ ^[0-9]+$ ]] && [ "$1" -ge 1 ] && [ "$1" -le 120 ] || die "host number must be 1..120, got '$1'"
 }
 
+# Hosts live in 10.203.0.2-127 only: behind the safety route, never an address someone else owns.
+valid_ip() {
+  [[ "$1" =~ ^10\.203\.0\.([0-9]+)$ ]] && [ "${BASH_REMATCH[1]}" -ge 2 ] && [ "${BASH_REMATCH[1]}" -le 127 ] \
+    || die "host IP must be in 10.203.0.2-127, got '$1'"
+}
+
 anchor_pid() {
   local s; s=$(state_of "$1")
   [ -f "$s/anchor.pid" ] || return 1
@@ -107,6 +113,7 @@ cmd_up() {
     esac
     shift
   done
+  valid_ip "$ip"
   take_lock
   local s ns; s=$(state_of "$n"); ns=$(ns_of "$n")
   if anchor_pid "$n" >/dev/null && [ -f "$s/info.env" ]; then
@@ -128,8 +135,10 @@ cmd_up() {
   ssh-keygen -q -t ed25519 -N '' -C "berth-test-client" -f "$s/client/id_ed25519"
   ssh-keygen -q -t rsa -b 3072 -N '' -C "berth-test-client-rsa" -f "$s/client/id_rsa"
   cat "$s/client/id_ed25519.pub" "$s/client/id_rsa.pub" >"$s/auth/root"
+  # berth: a sudoer (like most servers); ubuntu: the default user of Ubuntu's cloud images.
   cp "$s/auth/root" "$s/auth/berth"
-  chmod 644 "$s/auth/root" "$s/auth/berth"
+  cp "$s/auth/root" "$s/auth/ubuntu"
+  chmod 644 "$s/auth/root" "$s/auth/berth" "$s/auth/ubuntu"
 
   # Stand-ins, visible only inside the host's /usr overlay.
   mkdir -p "$s/layers/usr.upper/bin"
@@ -266,6 +275,7 @@ cmd_exec() {
 cmd_readdress() {
   local n=$1 new=$2
   valid_n "$n"
+  valid_ip "$new"
   take_lock
   local s; s=$(state_of "$n")
   anchor_pid "$n" >/dev/null || die "host $n is not running"

@@ -243,7 +243,19 @@ async fn run(cli: Cli, driver_opts: DriverOptions) -> Result<i32> {
                 for d in catalog {
                     println!("{:<10} {}", d.name, d.description);
                     for o in d.options {
-                        println!("    --{:<24} {}", o.name, o.help);
+                        let mut extra = vec![];
+                        if let Some(v) = o.default {
+                            extra.push(format!("default {v}"));
+                        }
+                        if let Some(e) = o.env {
+                            extra.push(format!("${e}"));
+                        }
+                        let extra = if extra.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" [{}]", extra.join(", "))
+                        };
+                        println!("    --{:<24} {}{extra}", o.name, o.help);
                     }
                 }
             }

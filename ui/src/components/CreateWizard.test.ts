@@ -1,7 +1,7 @@
 import { fireEvent, render, screen, waitFor } from '@testing-library/svelte'
 import userEvent from '@testing-library/user-event'
 import { beforeEach, describe, expect, it, vi } from 'vitest'
-import { digitalocean, fakeApi, generic, qemu } from '../test/fakes'
+import { amazonec2, digitalocean, fakeApi, generic, qemu } from '../test/fakes'
 
 const fake = fakeApi()
 vi.mock('../lib/api', async (orig) => ({ ...(await orig<typeof import('../lib/api')>()), api: fake.api }))
@@ -85,6 +85,28 @@ describe('CreateWizard', () => {
     expect(screen.queryByText('API token')).toBeNull()
     await user.click(screen.getByRole('button', { name: 'Create' }))
     expect(fake.api.createMachine.mock.lastCall![0]).toMatchObject({ driver: 'digitalocean', options: { 'digitalocean-account': 'home' } })
+  })
+
+  it('keeps rarely needed options under "more options", and opens them on an error there', async () => {
+    const user = userEvent.setup()
+    fake.api.driverCatalog.mockResolvedValueOnce([qemu, amazonec2, generic])
+    render(CreateWizard, { onclose: () => {} })
+    await user.click(await screen.findByRole('button', { name: /AWS EC2/ }))
+    const more = screen.getByText('More AWS EC2 options (2)').closest('details')!
+    expect(more.open).toBe(false)
+    expect(screen.getByLabelText('Region')).toBeVisible()
+    expect(screen.queryByLabelText(/Secret access key/)).toBeNull()
+    await user.click(screen.getByText('More AWS EC2 options (2)'))
+    const port = screen.getByLabelText(/SSH port/)
+    await user.clear(port)
+    await user.type(port, '70000')
+    await user.click(screen.getByText('More AWS EC2 options (2)'))
+    expect(more.open).toBe(false)
+    await user.type(screen.getByLabelText(/Machine name/), 'ec2')
+    await user.click(screen.getByRole('button', { name: 'Review' }))
+    await waitFor(() => expect(more.open).toBe(true))
+    expect(screen.getByText(/SSH port must be between 1 and 65535/)).toBeVisible()
+    expect(fake.api.createMachine).not.toHaveBeenCalled()
   })
 
   it('shows the server-side validation error with its hint', async () => {

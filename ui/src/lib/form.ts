@@ -39,6 +39,12 @@ export function formOptions(driver: DriverCard): OptionSpec[] {
   return driver.options.filter((o) => o.kind !== 'secret')
 }
 
+/** The form's options split into the ones shown first and the ones under "more options". */
+export function optionGroups(driver: DriverCard): { main: OptionSpec[]; more: OptionSpec[] } {
+  const all = formOptions(driver)
+  return { main: all.filter((o) => !o.advanced), more: all.filter((o) => o.advanced) }
+}
+
 export function validateAll(driver: DriverCard, name: string, values: Record<string, OptionValue>): Record<string, string> {
   const errors: Record<string, string> = {}
   const n = validateName(name)

@@ -22,6 +22,8 @@ export interface OptionSpec {
   help: string
   required: boolean
   label: string
+  /** Shown under "more options": it has a sensible default or is rarely needed. */
+  advanced?: boolean
 }
 
 export type DriverKind = 'local' | 'cloud' | 'existing'

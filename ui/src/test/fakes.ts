@@ -21,6 +21,17 @@ export const digitalocean: DriverCard = {
   ],
 }
 
+export const amazonec2: DriverCard = {
+  name: 'amazonec2', title: 'AWS EC2', description: 'An EC2 instance.', kind: 'cloud', ready: true, missing: null,
+  options: [
+    { name: 'amazonec2-account', kind: 'account', default: null, env: null, help: 'account', required: false, label: 'Account' },
+    { name: 'amazonec2-secret-key', kind: 'secret', default: null, env: null, help: 'secret', required: false, label: 'Secret access key', advanced: true },
+    { name: 'amazonec2-region', kind: 'string', default: 'us-east-1', env: null, help: 'region', required: false, label: 'Region' },
+    { name: 'amazonec2-ssh-port', kind: 'int', default: '22', env: null, help: 'SSH port', required: false, label: 'SSH port', advanced: true },
+    { name: 'amazonec2-open-port', kind: 'stringlist', default: null, env: null, help: 'ports', required: false, label: 'Open ports', advanced: true },
+  ],
+}
+
 export function machine(name: string, over: Partial<MachineView> = {}): MachineView {
   return { name, driver: 'generic', state: 'Running', url: `tcp://10.0.0.2:2376`, dockerVersion: '20.10.24', error: '', hint: '', active: false, ...over }
 }

@@ -66,11 +66,20 @@ fn throttled(code: &str) -> bool {
 impl Client {
     /// A client for the region, at $BERTH_AWS_EC2_URL or EC2's regional endpoint.
     pub fn new(secret: &Secret, region: &str) -> Result<Client> {
-        let endpoint = std::env::var(API_URL_ENV)
-            .ok()
+        Client::with_endpoint(secret, region, "")
+    }
+
+    /// Like `new`, at `endpoint` when it is not empty (`--amazonec2-endpoint`).
+    pub fn with_endpoint(secret: &Secret, region: &str, endpoint: &str) -> Result<Client> {
+        let endpoint = Some(endpoint.to_string())
             .filter(|u| !u.is_empty())
+            .or_else(|| std::env::var(API_URL_ENV).ok().filter(|u| !u.is_empty()))
             .unwrap_or_else(|| format!("https://ec2.{region}.amazonaws.com/"));
         Client::at(&endpoint, secret, region)
+    }
+
+    pub fn region(&self) -> &str {
+        &self.region
     }
 
     pub fn at(endpoint: &str, secret: &Secret, region: &str) -> Result<Client> {
@@ -137,16 +146,9 @@ impl Client {
 
     /// One action; the XML answer. Retries throttling and 5xx with backoff.
     pub async fn call(&self, action: &str, params: &[(String, String)]) -> Result<String> {
-        // In a block: the serializer is not Send and must not live across an await.
-        let body = {
-            let mut form = form_urlencoded::Serializer::new(String::new());
-            form.append_pair("Action", action)
-                .append_pair("Version", API_VERSION);
-            for (k, v) in params {
-                form.append_pair(k, v);
-            }
-            form.finish()
-        };
+        let mut pairs = vec![("Action", action), ("Version", API_VERSION)];
+        pairs.extend(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let body = form_encode(&pairs);
         let mut retry = 0;
         loop {
             let mut req = self.http.post(&self.endpoint).body(body.clone());
@@ -203,11 +205,38 @@ impl Client {
     }
 }
 
+/// `application/x-www-form-urlencoded` as Python's `urlencode` writes it (only `A-Za-z0-9_.-~`
+/// left as they are, space as `+`): AWS takes any valid encoding, but moto checks the signature
+/// against the form re-encoded that way, so `*` in a name filter must be `%2A`, not bare.
+pub fn form_encode(pairs: &[(&str, &str)]) -> String {
+    fn enc(out: &mut String, s: &str) {
+        for b in s.bytes() {
+            match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-' | b'~' => {
+                    out.push(b as char)
+                }
+                b' ' => out.push('+'),
+                _ => out.push_str(&format!("%{b:02X}")),
+            }
+        }
+    }
+    let mut out = String::new();
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        enc(&mut out, k);
+        out.push('=');
+        enc(&mut out, v);
+    }
+    out
+}
+
 fn ec2_error(action: &str, status: u16, err: &ApiError) -> Error {
     let detail = if err.code.is_empty() {
-        err.message.clone()
+        format!("{action}: {}", err.message)
     } else {
-        format!("{} {}", err.code, err.message)
+        format!("{action}: {} {}", err.code, err.message)
     };
     match err.code.as_str() {
         "AuthFailure"
@@ -217,20 +246,75 @@ fn ec2_error(action: &str, status: u16, err: &ApiError) -> Error {
         "UnauthorizedOperation" | "AccessDenied" => {
             http_error("AWS", 403, &detail, CREDENTIALS_HINT)
         }
-        c if c.ends_with(".NotFound") => Error::not_found(format!("AWS {action}: {detail}")),
-        // The action in the detail, so the mapping's own hint (or none) stays as it is.
-        _ => http_error(
-            "AWS",
-            status,
-            &format!("{action}: {detail}"),
-            CREDENTIALS_HINT,
-        ),
+        c if c.ends_with(".NotFound") => Error::not_found(format!("AWS {detail}")),
+        _ => http_error("AWS", status, &detail, CREDENTIALS_HINT),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A throttled answer is retried (after backoff) and the next one is used.
+    #[tokio::test]
+    async fn throttling_is_retried() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            let answers = [
+                (
+                    "503 Service Unavailable",
+                    "<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>slow down</Message></Error></Errors></Response>",
+                ),
+                (
+                    "200 OK",
+                    "<DescribeRegionsResponse><regionInfo><item><regionName>eu-west-1</regionName></item></regionInfo></DescribeRegionsResponse>",
+                ),
+            ];
+            let mut seen = vec![];
+            for (status, body) in answers {
+                let (mut conn, _) = listener.accept().unwrap();
+                let mut buf = [0u8; 8192];
+                let n = conn.read(&mut buf).unwrap();
+                seen.push(String::from_utf8_lossy(&buf[..n]).to_string());
+                write!(
+                    conn,
+                    "HTTP/1.1 {status}\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+                .unwrap();
+            }
+            seen
+        });
+        let keys = Secret::AwsKeys {
+            access_key_id: "AKIDEXAMPLE".into(),
+            secret_access_key: "secret".into(),
+            session_token: None,
+        };
+        let regions = Client::at(&url, &keys, "us-east-1")
+            .unwrap()
+            .describe_regions()
+            .await
+            .unwrap();
+        assert_eq!(regions, vec!["eu-west-1"]);
+        let seen = server.join().unwrap();
+        assert_eq!(seen.len(), 2);
+        assert!(
+            seen.iter().all(|r| r
+                .to_ascii_lowercase()
+                .contains("authorization: aws4-hmac-sha256")),
+            "both attempts are signed"
+        );
+    }
+
+    #[test]
+    fn forms_encode_like_python() {
+        assert_eq!(
+            form_encode(&[("Filter.1.Value.1", "ubuntu/images/*-a b~é"), ("K", "")]),
+            "Filter.1.Value.1=ubuntu%2Fimages%2F%2A-a+b~%C3%A9&K="
+        );
+    }
 
     #[test]
     fn errors_parse_and_map() {

@@ -2,6 +2,7 @@
 
 pub mod aws;
 pub mod digitalocean;
+pub mod ec2;
 
 use std::time::Duration;
 

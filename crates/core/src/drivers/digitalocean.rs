@@ -20,7 +20,6 @@ use crate::ssh::SshTarget;
 
 /// How long a new droplet gets to become active with an address, and its sshd to answer.
 const ACTIVE_TIMEOUT: Duration = Duration::from_secs(300);
-const SSH_TIMEOUT: Duration = Duration::from_secs(180);
 /// How long a power action gets to complete.
 const ACTION_TIMEOUT: Duration = Duration::from_secs(180);
 const POLL: Duration = Duration::from_secs(1);
@@ -39,18 +38,25 @@ fn opt(
     label: &'static str,
     help: &'static str,
 ) -> OptionSpec {
-    OptionSpec {
-        name,
-        kind,
-        default,
-        env: Some(env),
-        help,
-        required: false,
-        label,
-    }
+    super::cloud::opt(name, kind, default, Some(env), label, help)
 }
 
 pub fn info() -> DriverInfo {
+    let mut info = schema();
+    // The wizard shows these first; the rest have defaults and go under "more options".
+    super::mark_advanced(
+        &mut info.options,
+        &[
+            "digitalocean-account",
+            "digitalocean-region",
+            "digitalocean-size",
+            "digitalocean-image",
+        ],
+    );
+    info
+}
+
+fn schema() -> DriverInfo {
     use OptionKind::*;
     DriverInfo {
         name: "digitalocean",
@@ -186,16 +192,9 @@ pub fn info() -> DriverInfo {
 /// stays empty.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct DigitalOceanConfig {
-    #[serde(rename = "IPAddress", default)]
-    pub ip_address: String,
-    #[serde(rename = "MachineName")]
-    pub machine_name: String,
-    #[serde(rename = "SSHUser")]
-    pub ssh_user: String,
-    #[serde(rename = "SSHPort")]
-    pub ssh_port: u16,
-    #[serde(rename = "SSHKeyPath", default)]
-    pub ssh_key_path: String,
+    /// docker-machine's BaseDriver fields, at the top level as it stored them.
+    #[serde(flatten)]
+    pub base: super::cloud::BaseFields,
     #[serde(rename = "AccessToken", default)]
     pub access_token: String,
     /// The keychain account the droplet was made with; empty = the environment / only account.
@@ -297,9 +296,12 @@ impl DigitalOcean {
         };
         Ok(DigitalOcean {
             cfg: DigitalOceanConfig {
-                machine_name: name.to_string(),
-                ssh_user: user,
-                ssh_port: o.port(info, "digitalocean-ssh-port")?,
+                base: super::cloud::BaseFields {
+                    machine_name: name.to_string(),
+                    ssh_user: user,
+                    ssh_port: o.port(info, "digitalocean-ssh-port")?,
+                    ..Default::default()
+                },
                 account,
                 image: slug("digitalocean-image")?,
                 region: slug("digitalocean-region")?,
@@ -362,36 +364,26 @@ impl DigitalOcean {
             .filter(|t| !t.is_empty())
             .map(str::to_string)
             .collect();
-        tags.push(machine_tag(&self.cfg.machine_name));
+        tags.push(machine_tag(&self.cfg.base.machine_name));
         tags
     }
 
     fn user_data(&self) -> Result<Option<String>> {
-        if self.cfg.user_data_file.is_empty() {
+        let Some(bytes) = super::cloud::read_user_data(
+            &self.cfg.user_data_file,
+            MAX_USER_DATA,
+            "DigitalOcean",
+            "digitalocean-userdata",
+        )?
+        else {
             return Ok(None);
-        }
-        let p = Path::new(&self.cfg.user_data_file);
-        let meta = std::fs::metadata(p).map_err(|e| {
-            Error::invalid(format!(
-                "user-data file \"{}\" could not be read: {e}",
-                p.display()
-            ))
-            .with_hint("pass an existing cloud-init file with --digitalocean-userdata")
-        })?;
-        if meta.len() > MAX_USER_DATA {
-            return Err(Error::invalid(format!(
-                "user-data file \"{}\" is {} bytes; DigitalOcean takes at most 64 KiB",
-                p.display(),
-                meta.len()
-            )));
-        }
-        let text = std::fs::read_to_string(p).map_err(|e| {
+        };
+        String::from_utf8(bytes).map(Some).map_err(|e| {
             Error::invalid(format!(
                 "user-data file \"{}\" is not text: {e}",
-                p.display()
+                self.cfg.user_data_file
             ))
-        })?;
-        Ok(Some(text))
+        })
     }
 
     async fn upload_or_find_key(
@@ -416,7 +408,7 @@ impl DigitalOcean {
                 })?;
             if !self.cfg.ssh_key.is_empty() {
                 let copy = super::copy_ssh_key(Path::new(&self.cfg.ssh_key), ctx.machine_dir)?;
-                self.cfg.ssh_key_path = copy.display().to_string();
+                self.cfg.base.ssh_key_path = copy.display().to_string();
             } else {
                 ctx.progress
                     .log("Using your SSH agent or default keys to log in to the droplet");
@@ -425,7 +417,7 @@ impl DigitalOcean {
         }
         let (path, public) =
             crate::ssh::generate_ed25519(ctx.machine_dir, &format!("berth-{}", ctx.name))?;
-        self.cfg.ssh_key_path = path.display().to_string();
+        self.cfg.base.ssh_key_path = path.display().to_string();
         let key = client
             .create_key(&format!("berth-{}", ctx.name), &public)
             .await?;
@@ -445,11 +437,11 @@ impl DigitalOcean {
         loop {
             let d = client.droplet(self.cfg.droplet_id).await?;
             if let Some(ip) = ready_address(&d, self.cfg.private_networking) {
-                self.cfg.ip_address = ip.to_string();
+                self.cfg.base.ip_address = ip.to_string();
                 self.cfg.private_ip_address = d.ipv4("private").unwrap_or("").to_string();
                 ctx.progress.log(format!(
                     "Droplet {} is active at {}",
-                    d.id, self.cfg.ip_address
+                    d.id, self.cfg.base.ip_address
                 ));
                 return Ok(());
             }
@@ -468,29 +460,14 @@ impl DigitalOcean {
 
     /// A new droplet's sshd starts a little after the API calls it active.
     async fn wait_ssh(&self, ctx: &DriverContext<'_>) -> Result<()> {
-        let deadline = Instant::now() + SSH_TIMEOUT;
-        loop {
-            let s = super::tcp_state(
-                &self.cfg.ip_address,
-                self.cfg.ssh_port,
-                Duration::from_secs(5),
-            )
-            .await;
-            if s == MachineState::Running {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                return Err(Error::timeout(format!(
-                    "the droplet's SSH port {}:{} did not open in {} s",
-                    self.cfg.ip_address,
-                    self.cfg.ssh_port,
-                    SSH_TIMEOUT.as_secs()
-                ))
-                .with_hint("check the image boots with sshd and that a firewall allows the port"));
-            }
-            ctx.progress.log("Waiting for SSH...");
-            tokio::time::sleep(POLL * 2).await;
-        }
+        super::cloud::wait_ssh(
+            &self.cfg.base.ip_address,
+            self.cfg.base.ssh_port,
+            "droplet",
+            "check the image boots with sshd and that a firewall allows the port",
+            ctx,
+        )
+        .await
     }
 
     async fn act(&mut self, ctx: &DriverContext<'_>, kind: &str, doing: &str) -> Result<()> {
@@ -549,13 +526,7 @@ fn state_of(status: &str) -> MachineState {
     }
 }
 
-/// 404 on delete: already gone, which is what `rm` wants.
-fn gone_is_fine(r: Result<()>) -> Result<()> {
-    match r {
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-        other => other,
-    }
-}
+use super::cloud::gone_is_fine;
 
 #[async_trait]
 impl Driver for DigitalOcean {
@@ -566,21 +537,13 @@ impl Driver for DigitalOcean {
         serde_json::to_value(&self.cfg).unwrap_or_default()
     }
     fn address(&self) -> Result<String> {
-        if self.cfg.ip_address.is_empty() {
-            return Err(Error::driver("the droplet has no IP address yet"));
-        }
-        Ok(self.cfg.ip_address.clone())
+        self.cfg.base.address("droplet")
     }
     fn engine_url(&self) -> Result<String> {
         Ok(format!("tcp://{}:2376", self.address()?))
     }
     fn ssh_target(&self) -> Option<SshTarget> {
-        Some(SshTarget {
-            host: self.cfg.ip_address.clone(),
-            port: self.cfg.ssh_port,
-            user: self.cfg.ssh_user.clone(),
-            key: (!self.cfg.ssh_key_path.is_empty()).then(|| PathBuf::from(&self.cfg.ssh_key_path)),
-        })
+        Some(self.cfg.base.ssh_target())
     }
     fn restart_kind(&self) -> RestartKind {
         RestartKind::Machine
@@ -714,9 +677,9 @@ impl Driver for DigitalOcean {
             self.cfg.droplet_id = 0;
         } else {
             // Create may have been cut short between making the droplet and storing its ID.
-            let tag = machine_tag(&self.cfg.machine_name);
+            let tag = machine_tag(&self.cfg.base.machine_name);
             for d in client.droplets_tagged(&tag).await? {
-                if d.name == self.cfg.machine_name {
+                if d.name == self.cfg.base.machine_name {
                     gone_is_fine(client.delete_droplet(d.id).await)?;
                     ctx.progress.log(format!("Deleted droplet {}", d.id));
                 }
@@ -735,15 +698,8 @@ impl Driver for DigitalOcean {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::drivers::OptionValue;
 
-    fn opts(pairs: &[(&str, &str)]) -> DriverOptions {
-        let mut o = DriverOptions::default();
-        for (k, v) in pairs {
-            o.set(k, OptionValue::Str((*v).into()));
-        }
-        o
-    }
+    use crate::drivers::cloud::test_options as opts;
 
     #[test]
     fn defaults_and_validation() {
@@ -757,7 +713,7 @@ mod tests {
             ),
             (DEFAULT_IMAGE, DEFAULT_REGION, DEFAULT_SIZE)
         );
-        assert_eq!(d.cfg.ssh_user, "root");
+        assert_eq!(d.cfg.base.ssh_user, "root");
         assert_eq!(d.tags(), vec!["berth:web_1"]);
         let d =
             DigitalOcean::from_options("m", &info, &opts(&[("digitalocean-tags", " a, ,b:c ,")]))

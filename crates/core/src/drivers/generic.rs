@@ -29,6 +29,7 @@ pub fn info() -> DriverInfo {
                 help: "IP address or host name of the server",
                 required: true,
                 label: "Address",
+                advanced: false,
             },
             OptionSpec {
                 name: "generic-ssh-user",
@@ -38,6 +39,7 @@ pub fn info() -> DriverInfo {
                 help: "SSH user: root, or a user with passwordless sudo",
                 required: false,
                 label: "SSH user",
+                advanced: false,
             },
             OptionSpec {
                 name: "generic-ssh-key",
@@ -47,6 +49,7 @@ pub fn info() -> DriverInfo {
                 help: "private key that logs in to the server (default: ~/.ssh/id_ed25519, id_ecdsa, id_rsa)",
                 required: false,
                 label: "SSH private key",
+                advanced: false,
             },
             OptionSpec {
                 name: "generic-ssh-port",
@@ -56,6 +59,7 @@ pub fn info() -> DriverInfo {
                 help: "SSH port",
                 required: false,
                 label: "SSH port",
+                advanced: false,
             },
             OptionSpec {
                 name: "generic-engine-port",
@@ -65,6 +69,7 @@ pub fn info() -> DriverInfo {
                 help: "port dockerd listens on with TLS",
                 required: false,
                 label: "Docker port",
+                advanced: false,
             },
         ],
     }

@@ -14,6 +14,8 @@ use crate::machine::Machine;
 use crate::progress::Progress;
 use crate::ssh::SshTarget;
 
+pub mod amazonec2;
+pub mod cloud;
 pub mod digitalocean;
 pub mod generic;
 pub mod none;
@@ -47,6 +49,15 @@ pub struct OptionSpec {
     pub required: bool,
     /// A short label for forms.
     pub label: &'static str,
+    /// Forms show it under "more options" (it has a sensible default or is rarely needed).
+    pub advanced: bool,
+}
+
+/// Marks every option not named in `main` as advanced.
+pub(crate) fn mark_advanced(options: &mut [OptionSpec], main: &[&str]) {
+    for o in options {
+        o.advanced = !main.contains(&o.name);
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -71,7 +82,12 @@ pub struct DriverInfo {
 
 /// Every driver this build knows, in the order the GUI offers them.
 pub fn catalog() -> Vec<DriverInfo> {
-    vec![generic::info(), digitalocean::info(), none::info()]
+    vec![
+        generic::info(),
+        digitalocean::info(),
+        amazonec2::info(),
+        none::info(),
+    ]
 }
 
 pub fn driver_info(name: &str) -> Result<DriverInfo> {
@@ -105,7 +121,7 @@ pub fn availability(driver: &str) -> Availability {
     match driver {
         // Berth's own SSH client and Docker API client: nothing to install.
         // Cloud drivers talk HTTPS to the provider: nothing to install either.
-        "generic" | "none" | "digitalocean" => Availability {
+        "generic" | "none" | "digitalocean" | "amazonec2" => Availability {
             ready: true,
             missing: None,
         },
@@ -367,6 +383,9 @@ pub fn new_driver(driver: &str, name: &str, opts: &DriverOptions) -> Result<Box<
         "digitalocean" => Ok(Box::new(digitalocean::DigitalOcean::from_options(
             name, &info, opts,
         )?)),
+        "amazonec2" => Ok(Box::new(amazonec2::AmazonEc2::from_options(
+            name, &info, opts,
+        )?)),
         other => Err(Error::invalid(format!("unknown driver \"{other}\""))),
     }
 }
@@ -390,6 +409,9 @@ pub fn load_driver(machine: &Machine, store_root: &Path) -> Result<Box<dyn Drive
         "digitalocean" => Ok(Box::new(
             digitalocean::DigitalOcean::from_config(machine.driver.clone(), store_root)
                 .map_err(bad)?,
+        )),
+        "amazonec2" => Ok(Box::new(
+            amazonec2::AmazonEc2::from_config(machine.driver.clone(), store_root).map_err(bad)?,
         )),
         other => Err(Error::store(format!(
             "machine \"{}\" uses the driver \"{other}\", which this Berth does not have",

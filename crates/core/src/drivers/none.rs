@@ -26,6 +26,7 @@ pub fn info() -> DriverInfo {
             help: "the daemon's URL, e.g. tcp://10.0.0.5:2376",
             required: true,
             label: "Docker URL",
+            advanced: false,
         }],
     }
 }

@@ -731,14 +731,15 @@ impl Berth {
         progress: &ProgressRef,
     ) -> Result<()> {
         let dir = self.store.machine_dir(&m.name);
+        // The driver may have learnt a new address (a cloud instance's public IP changes).
+        m.driver = d.config();
+        self.store.save(m)?;
         if let Some(problem) = certs::check_server_cert(&dir, &d.address()?) {
             progress.warn(format!("{}; issuing a new one", problem.describe(&m.name)));
             self.provision_with(m, d, Mode::CertsOnly, progress).await?;
             self.store.save(m)?;
             return Ok(());
         }
-        m.driver = d.config();
-        self.store.save(m)?;
         progress.step("engine", "Waiting for Docker");
         let tls = EngineTls::from_machine_dir(&dir)?;
         engine::wait_ready(&d.engine_url()?, &tls, ENGINE_READY).await?;
