@@ -6,6 +6,8 @@ ROOT=$(berth_root)
 apt_install curl ca-certificates openssh-client "${TAURI_BUILD_PKGS[@]}" libayatana-appindicator3-1
 ensure_rust
 ensure_node
+# QEMU: the local VM driver (the wizard's "Local VM").
+ensure_qemu
 build_ui "$ROOT"
 cd "$ROOT"
 cargo build --release -q -p berth -p berth-app

@@ -40,6 +40,13 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/berth/target}
 TAURI_BUILD_PKGS=(build-essential pkg-config file libwebkit2gtk-4.1-dev libgtk-3-dev
   libayatana-appindicator3-dev librsvg2-dev libsoup-3.0-dev libssl-dev libxdo-dev libdbus-1-dev)
 
+# QEMU for the local VM driver. One package at a time: installing qemu-system-x86 may replace a
+# qemu-utils from backports, which the second call then brings back at the matching version.
+ensure_qemu() {
+  apt_install qemu-system-x86
+  apt_install qemu-utils
+}
+
 ensure_node() {
   if ! command -v npm >/dev/null 2>&1; then
     apt_install nodejs npm

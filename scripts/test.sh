@@ -15,6 +15,8 @@ apt_install curl ca-certificates git openssh-server openssh-client \
   gnome-keyring libsecret-tools python3-yaml
 ensure_rust
 ensure_node
+ensure_qemu
+apt_install mmdebstrap e2fsprogs
 cd "$ROOT"
 
 TH=tests/testhost/testhost.sh
@@ -43,6 +45,10 @@ echo "== end-to-end: DigitalOcean driver (Prism proxy + stateful fake) on real t
 cargo test -q -p berth --test e2e_digitalocean -- --include-ignored --test-threads=2
 echo "== end-to-end: AWS EC2 driver (moto with signatures and validation) on real test hosts"
 cargo test -q -p berth --test e2e_amazonec2 -- --include-ignored --test-threads=2
+echo "== end-to-end: QEMU driver, a real VM booted under TCG (image built from Debian packages, cached)"
+BERTH_QEMU_TEST_IMAGE=$(tests/qemu/build-image.sh)
+export BERTH_QEMU_TEST_IMAGE
+cargo test -q -p berth --test e2e_qemu -- --include-ignored --nocapture
 echo "== GUI end-to-end: the real app window"
 cargo build -q -p berth-app -p berth
 TAURI_DRIVER=$HOME/.cargo/bin/tauri-driver

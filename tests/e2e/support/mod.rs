@@ -262,6 +262,32 @@ impl Berth {
     }
 }
 
+/// Imports a one-file busybox image through the machine's TLS endpoint.
+pub fn import_busybox(b: &Berth, name: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("rootfs/bin");
+    std::fs::create_dir_all(&root).expect("mkdir");
+    std::fs::copy("/bin/busybox", root.join("busybox")).expect("busybox-static is installed");
+    for applet in ["sh", "sleep", "cat"] {
+        std::os::unix::fs::symlink("busybox", root.join(applet)).expect("symlink");
+    }
+    let tar = dir.path().join("busybox.tar");
+    let o = std::process::Command::new("tar")
+        .arg("-cf")
+        .arg(&tar)
+        .arg("-C")
+        .arg(dir.path().join("rootfs"))
+        .arg(".")
+        .output()
+        .expect("tar");
+    assert_ok(&o, "tar");
+    let o = b.shell(&format!(
+        "eval \"$(berth env {name})\" && docker import {} berth-test/busybox",
+        tar.display()
+    ));
+    assert_ok(&o, "docker import");
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

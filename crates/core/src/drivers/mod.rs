@@ -19,6 +19,7 @@ pub mod cloud;
 pub mod digitalocean;
 pub mod generic;
 pub mod none;
+pub mod qemu;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -83,6 +84,7 @@ pub struct DriverInfo {
 /// Every driver this build knows, in the order the GUI offers them.
 pub fn catalog() -> Vec<DriverInfo> {
     vec![
+        qemu::info(),
         generic::info(),
         digitalocean::info(),
         amazonec2::info(),
@@ -124,6 +126,16 @@ pub fn availability(driver: &str) -> Availability {
         "generic" | "none" | "digitalocean" | "amazonec2" => Availability {
             ready: true,
             missing: None,
+        },
+        "qemu" => match qemu::accel::find_qemu("") {
+            Ok(_) => Availability {
+                ready: true,
+                missing: None,
+            },
+            Err(_) => Availability {
+                ready: false,
+                missing: Some(qemu::accel::install_hint().to_string()),
+            },
         },
         other => Availability {
             ready: false,
@@ -386,6 +398,7 @@ pub fn new_driver(driver: &str, name: &str, opts: &DriverOptions) -> Result<Box<
         "amazonec2" => Ok(Box::new(amazonec2::AmazonEc2::from_options(
             name, &info, opts,
         )?)),
+        "qemu" => Ok(Box::new(qemu::Qemu::from_options(name, &info, opts)?)),
         other => Err(Error::invalid(format!("unknown driver \"{other}\""))),
     }
 }
@@ -412,6 +425,9 @@ pub fn load_driver(machine: &Machine, store_root: &Path) -> Result<Box<dyn Drive
         )),
         "amazonec2" => Ok(Box::new(
             amazonec2::AmazonEc2::from_config(machine.driver.clone(), store_root).map_err(bad)?,
+        )),
+        "qemu" => Ok(Box::new(
+            qemu::Qemu::from_config(machine.driver.clone(), store_root).map_err(bad)?,
         )),
         other => Err(Error::store(format!(
             "machine \"{}\" uses the driver \"{other}\", which this Berth does not have",

@@ -1,0 +1,564 @@
+//! `qemu`: a local VM under QEMU (the local default on Linux; HVF on macOS, WHPX on Windows).
+//! A per-machine qcow2 overlay on a shared base image, a NoCloud seed Berth writes itself,
+//! user-mode networking with SSH and the engine port forwarded from free 127.0.0.1 ports, QMP
+//! for state, ACPI shutdown and kill, and the serial console kept in serial.log.
+
+pub mod accel;
+pub mod image;
+pub mod options;
+pub mod qmp;
+pub mod seed;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+
+use super::{Driver, DriverContext, MachineState, RestartKind};
+use crate::error::{Error, Result};
+use crate::ssh::SshTarget;
+pub use options::{QemuConfig, info};
+use qmp::Qmp;
+
+/// Booting to sshd: seconds with an accelerator, a minute or two under TCG.
+const BOOT_TIMEOUT_ACCEL: Duration = Duration::from_secs(180);
+const BOOT_TIMEOUT_TCG: Duration = Duration::from_secs(600);
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(120);
+const QMP_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct Qemu {
+    cfg: QemuConfig,
+    dir: PathBuf,
+}
+
+/// A free TCP port on 127.0.0.1 (the OS picks it; QEMU binds it a moment later).
+fn free_port() -> Result<u16> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| Error::io(format!("no free local port: {e}")))
+}
+
+fn port_free(port: u16) -> bool {
+    port != 0 && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
+fn tool_error(what: &str, out: &std::process::Output) -> Error {
+    Error::driver(format!(
+        "{what} failed: {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    ))
+}
+
+/// Whether process `pid` is alive and is this machine's QEMU (guards against PID reuse).
+fn qemu_alive(pid: u32, disk: &Path) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|c| String::from_utf8_lossy(&c).contains(&*disk.to_string_lossy()))
+            .unwrap_or(false)
+    }
+    #[cfg(all(unix, not(target_os = "linux")))]
+    {
+        let _ = disk;
+        // SAFETY: signal 0 only checks that the process exists.
+        unsafe { libc::kill(pid as i32, 0) == 0 }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (pid, disk);
+        false
+    }
+}
+
+impl Qemu {
+    pub fn from_options(
+        name: &str,
+        info: &super::DriverInfo,
+        o: &super::DriverOptions,
+    ) -> Result<Qemu> {
+        Ok(Qemu {
+            cfg: options::from_options(name, info, o)?,
+            dir: PathBuf::new(),
+        })
+    }
+
+    pub fn from_config(v: serde_json::Value, store_root: &Path) -> serde_json::Result<Qemu> {
+        let cfg: QemuConfig = serde_json::from_value(v)?;
+        let dir = store_root.join("machines").join(&cfg.base.machine_name);
+        Ok(Qemu { cfg, dir })
+    }
+
+    fn disk(&self) -> PathBuf {
+        self.dir.join("disk.qcow2")
+    }
+    fn seed(&self) -> PathBuf {
+        self.dir.join("seed.iso")
+    }
+    fn pidfile(&self) -> PathBuf {
+        self.dir.join("qemu.pid")
+    }
+    pub fn serial_log(&self) -> PathBuf {
+        self.dir.join("serial.log")
+    }
+    /// The QMP socket: in the machine directory, unless that path is too long for a socket.
+    fn qmp_socket(&self) -> PathBuf {
+        let p = self.dir.join("qmp.sock");
+        if p.as_os_str().len() < 100 {
+            return p;
+        }
+        use sha2::Digest;
+        let h = sha2::Sha256::digest(self.dir.to_string_lossy().as_bytes());
+        let tag: String = h.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        std::env::temp_dir().join(format!("berth-qmp-{tag}.sock"))
+    }
+
+    fn pid(&self) -> Option<u32> {
+        let pid = std::fs::read_to_string(self.pidfile())
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        qemu_alive(pid, &self.disk()).then_some(pid)
+    }
+
+    fn qemu(&self) -> Result<PathBuf> {
+        accel::find_qemu(&self.cfg.qemu_binary)
+    }
+
+    /// qemu-img: beside qemu-system-*, else on PATH.
+    fn qemu_img(&self) -> Result<PathBuf> {
+        let qemu = self.qemu()?;
+        let exe = if cfg!(windows) {
+            "qemu-img.exe"
+        } else {
+            "qemu-img"
+        };
+        let beside = qemu.with_file_name(exe);
+        if beside.is_file() {
+            return Ok(beside);
+        }
+        std::env::var_os("PATH")
+            .and_then(|p| {
+                std::env::split_paths(&p)
+                    .map(|d| d.join(exe))
+                    .find(|p| p.is_file())
+            })
+            .ok_or_else(|| {
+                Error::invalid("qemu-img was not found").with_hint(accel::install_hint())
+            })
+    }
+
+    fn image_format(&self, image: &Path) -> Result<String> {
+        let out = Command::new(self.qemu_img()?)
+            .args(["info", "--output=json"])
+            .arg(image)
+            .output()
+            .map_err(|e| Error::driver(format!("cannot run qemu-img: {e}")))?;
+        if !out.status.success() {
+            return Err(tool_error(
+                &format!("qemu-img info {}", image.display()),
+                &out,
+            ));
+        }
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .map_err(|e| Error::driver(format!("qemu-img info: {e}")))?;
+        match v["format"].as_str() {
+            Some(f @ ("qcow2" | "raw")) => Ok(f.to_string()),
+            other => Err(Error::invalid(format!(
+                "{} is a {} image; Berth takes qcow2 or raw",
+                image.display(),
+                other.unwrap_or("unknown")
+            ))),
+        }
+    }
+
+    async fn base_image(&mut self, ctx: &DriverContext<'_>) -> Result<PathBuf> {
+        if !self.cfg.base_image.is_empty() {
+            return Ok(PathBuf::from(&self.cfg.base_image));
+        }
+        let sum = if self.cfg.image_checksum.is_empty() {
+            None
+        } else {
+            Some(image::Checksum::parse(&self.cfg.image_checksum)?)
+        };
+        let cache = ctx.store_root.join("cache").join("qemu");
+        let p = image::fetch(&self.cfg.image_url, sum, &cache, ctx.progress).await?;
+        self.cfg.base_image = p.display().to_string();
+        Ok(p)
+    }
+
+    fn make_overlay(&self, base: &Path) -> Result<()> {
+        let format = self.image_format(base)?;
+        let out = Command::new(self.qemu_img()?)
+            .args(["create", "-q", "-f", "qcow2", "-F", &format, "-b"])
+            .arg(base)
+            .arg(self.disk())
+            .arg(format!("{}G", self.cfg.disk_gb))
+            .output()
+            .map_err(|e| Error::driver(format!("cannot run qemu-img: {e}")))?;
+        if !out.status.success() {
+            return Err(tool_error("qemu-img create", &out));
+        }
+        Ok(())
+    }
+
+    fn write_seed(&self, public_key: &str) -> Result<()> {
+        let name = &self.cfg.base.machine_name;
+        let iso = seed::nocloud_seed(
+            &seed::user_data(name, &self.cfg.base.ssh_user, public_key),
+            &seed::meta_data(&self.cfg.instance_id, name),
+        )?;
+        crate::fsutil::atomic_write(&self.seed(), &iso, crate::fsutil::PUBLIC_MODE)
+    }
+
+    /// The forwarded ports, re-picked when another program took them since the last boot.
+    fn ensure_ports(&mut self, ctx: &DriverContext<'_>) -> Result<()> {
+        if !port_free(self.cfg.base.ssh_port) {
+            if self.cfg.base.ssh_port != 0 {
+                ctx.progress.log(format!(
+                    "Port {} is taken: SSH moves",
+                    self.cfg.base.ssh_port
+                ));
+            }
+            self.cfg.base.ssh_port = free_port()?;
+        }
+        if !port_free(self.cfg.engine_port) || self.cfg.engine_port == self.cfg.base.ssh_port {
+            if self.cfg.engine_port != 0 {
+                ctx.progress.log(format!(
+                    "Port {} is taken: Docker moves",
+                    self.cfg.engine_port
+                ));
+            }
+            self.cfg.engine_port = loop {
+                let p = free_port()?;
+                if p != self.cfg.base.ssh_port {
+                    break p;
+                }
+            };
+        }
+        Ok(())
+    }
+
+    fn qemu_args(&self) -> Vec<String> {
+        let c = &self.cfg;
+        let mut net = format!(
+            "user,id=net0,hostfwd=tcp:127.0.0.1:{}-:22,hostfwd=tcp:127.0.0.1:{}-:2376",
+            c.base.ssh_port, c.engine_port
+        );
+        if c.restrict_network {
+            net.push_str(",restrict=on");
+        }
+        let cpu = if c.accel == "tcg" { "max" } else { "host" };
+        let mut a: Vec<String> = vec![
+            "-name".into(),
+            format!("berth-{}", c.base.machine_name),
+            "-machine".into(),
+            format!("q35,accel={}", c.accel),
+            "-cpu".into(),
+            cpu.into(),
+            "-smp".into(),
+            c.cpus.to_string(),
+            "-m".into(),
+            c.memory_mb.to_string(),
+            "-nodefaults".into(),
+            "-display".into(),
+            "none".into(),
+            "-drive".into(),
+            format!(
+                "file={},if=virtio,format=qcow2,discard=unmap",
+                self.disk().display()
+            ),
+            "-drive".into(),
+            format!(
+                "file={},if=virtio,format=raw,readonly=on",
+                self.seed().display()
+            ),
+            "-netdev".into(),
+            net,
+            "-device".into(),
+            "virtio-net-pci,netdev=net0".into(),
+            "-device".into(),
+            "virtio-rng-pci".into(),
+            "-serial".into(),
+            format!("file:{}", self.serial_log().display()),
+            "-qmp".into(),
+            format!("unix:{},server=on,wait=off", self.qmp_socket().display()),
+            "-pidfile".into(),
+            self.pidfile().display().to_string(),
+            "-daemonize".into(),
+        ];
+        if !c.kernel.is_empty() {
+            a.extend([
+                "-kernel".into(),
+                c.kernel.clone(),
+                "-append".into(),
+                c.cmdline.clone(),
+            ]);
+            if !c.initrd.is_empty() {
+                a.extend(["-initrd".into(), c.initrd.clone()]);
+            }
+        }
+        a
+    }
+
+    /// Starts QEMU in the background (it daemonizes once the VM is set up) and waits for sshd.
+    async fn boot(&mut self, ctx: &DriverContext<'_>) -> Result<()> {
+        self.ensure_ports(ctx)?;
+        let _ = std::fs::remove_file(self.qmp_socket());
+        let out = Command::new(self.qemu()?)
+            .args(self.qemu_args())
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| Error::driver(format!("cannot start QEMU: {e}")))?;
+        if !out.status.success() {
+            return Err(tool_error("starting QEMU", &out).with_hint(format!(
+                "the VM's console log is {}",
+                self.serial_log().display()
+            )));
+        }
+        ctx.progress.log(format!(
+            "VM started ({}, {} CPUs, {} MB; SSH on 127.0.0.1:{}, Docker on 127.0.0.1:{})",
+            self.cfg.accel,
+            self.cfg.cpus,
+            self.cfg.memory_mb,
+            self.cfg.base.ssh_port,
+            self.cfg.engine_port
+        ));
+        self.wait_sshd(ctx).await
+    }
+
+    /// Waits for sshd's banner: user-mode networking accepts connections on a forwarded port
+    /// before anything listens inside, so an open port proves nothing.
+    async fn wait_sshd(&self, ctx: &DriverContext<'_>) -> Result<()> {
+        use tokio::io::AsyncReadExt;
+        let limit = if self.cfg.accel == "tcg" {
+            BOOT_TIMEOUT_TCG
+        } else {
+            BOOT_TIMEOUT_ACCEL
+        };
+        let started = Instant::now();
+        let mut last_note = Instant::now();
+        ctx.progress.log(if self.cfg.accel == "tcg" {
+            "Waiting for the VM to boot (software emulation: a minute or two)..."
+        } else {
+            "Waiting for the VM to boot..."
+        });
+        loop {
+            let addr = ("127.0.0.1", self.cfg.base.ssh_port);
+            if let Ok(Ok(mut s)) =
+                tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr))
+                    .await
+            {
+                let mut buf = [0u8; 64];
+                if let Ok(Ok(n)) =
+                    tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await
+                    && buf[..n].starts_with(b"SSH-")
+                {
+                    ctx.progress
+                        .log(format!("SSH is up after {} s", started.elapsed().as_secs()));
+                    return Ok(());
+                }
+            }
+            if self.pid().is_none() {
+                return Err(
+                    Error::driver("the VM stopped while booting").with_hint(self.console_hint())
+                );
+            }
+            if started.elapsed() > limit {
+                return Err(Error::timeout(format!(
+                    "the VM did not start sshd in {} s",
+                    limit.as_secs()
+                ))
+                .with_hint(self.console_hint()));
+            }
+            if last_note.elapsed() >= Duration::from_secs(15) {
+                last_note = Instant::now();
+                ctx.progress.log(format!(
+                    "Still booting ({} s)...",
+                    started.elapsed().as_secs()
+                ));
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// Where to look when the VM misbehaves, with the console's last lines.
+    fn console_hint(&self) -> String {
+        let log = std::fs::read_to_string(self.serial_log()).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(5).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        format!(
+            "the VM's console log is {}{}",
+            self.serial_log().display(),
+            if tail.is_empty() {
+                String::new()
+            } else {
+                format!("; it ends:\n{}", tail.join("\n"))
+            }
+        )
+    }
+
+    async fn qmp(&self) -> Result<Qmp> {
+        Qmp::connect(&self.qmp_socket(), QMP_TIMEOUT).await
+    }
+
+    async fn wait_exit(&self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if self.pid().is_none() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        false
+    }
+
+    async fn power_off(&mut self, ctx: &DriverContext<'_>, clean: bool) -> Result<()> {
+        let Some(pid) = self.pid() else {
+            return Ok(());
+        };
+        if clean {
+            self.qmp().await?.powerdown(QMP_TIMEOUT).await?;
+            if self.wait_exit(SHUTDOWN_TIMEOUT).await {
+                return Ok(());
+            }
+            ctx.progress.warn(format!(
+                "The VM did not shut down within {} s; stopping it hard",
+                SHUTDOWN_TIMEOUT.as_secs()
+            ));
+        }
+        let quit = match self.qmp().await {
+            Ok(mut q) => q.quit(QMP_TIMEOUT).await,
+            Err(e) => Err(e),
+        };
+        if quit.is_err() || !self.wait_exit(Duration::from_secs(10)).await {
+            #[cfg(unix)]
+            // SAFETY: pid was checked to be this machine's QEMU just above.
+            unsafe {
+                libc::kill(pid as i32, libc::SIGKILL);
+            }
+            self.wait_exit(Duration::from_secs(10)).await;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Driver for Qemu {
+    fn name(&self) -> &'static str {
+        "qemu"
+    }
+    fn config(&self) -> serde_json::Value {
+        serde_json::to_value(&self.cfg).unwrap_or_default()
+    }
+    fn address(&self) -> Result<String> {
+        Ok("127.0.0.1".into())
+    }
+    fn engine_url(&self) -> Result<String> {
+        if self.cfg.engine_port == 0 {
+            return Err(Error::driver("the VM has no Docker port yet"));
+        }
+        Ok(format!("tcp://127.0.0.1:{}", self.cfg.engine_port))
+    }
+    fn ssh_target(&self) -> Option<SshTarget> {
+        Some(self.cfg.base.ssh_target())
+    }
+    fn restart_kind(&self) -> RestartKind {
+        RestartKind::Machine
+    }
+
+    async fn pre_create_check(&self, ctx: &DriverContext<'_>) -> Result<()> {
+        let qemu = self.qemu()?;
+        self.qemu_img()?;
+        if !self.cfg.base_image.is_empty() {
+            self.image_format(Path::new(&self.cfg.base_image))?;
+        }
+        if !cfg!(unix) {
+            return Err(Error::invalid(
+                "the qemu driver needs a Unix host in this version of Berth",
+            ));
+        }
+        ctx.progress.log(format!("QEMU: {}", qemu.display()));
+        Ok(())
+    }
+
+    async fn create(&mut self, ctx: &DriverContext<'_>) -> Result<()> {
+        self.dir = ctx.machine_dir.to_path_buf();
+        let qemu = self.qemu()?;
+        let (accel, warning) = accel::choose(&qemu, &self.cfg.accel_wanted, ctx.machine_dir)?;
+        if let Some(w) = warning {
+            ctx.progress.warn(w);
+        }
+        self.cfg.accel = accel;
+        let base = self.base_image(ctx).await?;
+        let (key, public) =
+            crate::ssh::generate_ed25519(ctx.machine_dir, &format!("berth-{}", ctx.name))?;
+        self.cfg.base.ssh_key_path = key.display().to_string();
+        self.cfg.instance_id = format!("berth-{}-{:08x}", ctx.name, rand::random::<u32>());
+        self.make_overlay(&base)?;
+        self.write_seed(&public)?;
+        ctx.progress.log(format!(
+            "Disk: {} GB overlay on {}",
+            self.cfg.disk_gb,
+            base.display()
+        ));
+        self.boot(ctx).await
+    }
+
+    async fn state(&self, timeout: Duration) -> MachineState {
+        if self.pid().is_none() {
+            return if self.disk().is_file() {
+                MachineState::Stopped
+            } else {
+                MachineState::Error
+            };
+        }
+        let status = async { self.qmp().await?.status(QMP_TIMEOUT).await };
+        match tokio::time::timeout(timeout, status).await {
+            Ok(Ok(s)) => match s.as_str() {
+                "running" => MachineState::Running,
+                "paused" | "suspended" => MachineState::Paused,
+                "shutdown" => MachineState::Stopping,
+                "prelaunch" | "inmigrate" => MachineState::Starting,
+                _ => MachineState::Error,
+            },
+            Ok(Err(_)) => MachineState::Error,
+            Err(_) => MachineState::Timeout,
+        }
+    }
+
+    async fn start(&mut self, ctx: &DriverContext<'_>) -> Result<()> {
+        if self.pid().is_some() {
+            return Ok(());
+        }
+        if self.cfg.accel != "tcg" && self.cfg.accel_wanted == "auto" {
+            // What worked at create may not now (a kernel update, nested virtualisation).
+            let (accel, warning) = accel::choose(&self.qemu()?, "auto", &self.dir)?;
+            if let Some(w) = warning {
+                ctx.progress.warn(w);
+            }
+            self.cfg.accel = accel;
+        }
+        self.boot(ctx).await
+    }
+    async fn stop(&mut self, ctx: &DriverContext<'_>) -> Result<()> {
+        self.power_off(ctx, true).await
+    }
+    async fn kill(&mut self, ctx: &DriverContext<'_>) -> Result<()> {
+        self.power_off(ctx, false).await
+    }
+    async fn restart(&mut self, ctx: &DriverContext<'_>) -> Result<()> {
+        self.power_off(ctx, true).await?;
+        self.boot(ctx).await
+    }
+    async fn remove(&mut self, ctx: &DriverContext<'_>) -> Result<()> {
+        if self.dir.as_os_str().is_empty() {
+            self.dir = ctx.machine_dir.to_path_buf();
+        }
+        self.power_off(ctx, false).await?;
+        let _ = std::fs::remove_file(self.qmp_socket());
+        Ok(())
+    }
+}

@@ -1,0 +1,275 @@
+//! The qemu driver's options and what machine.json stores for it.
+
+use serde::{Deserialize, Serialize};
+
+use super::image::{Checksum, DEFAULT_IMAGE_URL};
+use crate::drivers::cloud::{BaseFields, opt};
+use crate::drivers::{DriverInfo, DriverKind, DriverOptions, OptionKind};
+use crate::error::{Error, Result};
+
+pub const DEFAULT_USER: &str = "berth";
+pub const DEFAULT_CMDLINE: &str = "root=/dev/vda rw console=ttyS0";
+
+pub fn info() -> DriverInfo {
+    use OptionKind::*;
+    let mut info = DriverInfo {
+        name: "qemu",
+        title: "QEMU virtual machine",
+        description: "A Linux VM on this computer under QEMU (KVM, HVF or WHPX when they work, else software emulation), reached through forwarded 127.0.0.1 ports.",
+        kind: DriverKind::Local,
+        options: vec![
+            opt(
+                "qemu-cpu-count",
+                Int,
+                Some("2"),
+                Some("QEMU_CPU_COUNT"),
+                "CPUs",
+                "virtual CPUs",
+            ),
+            opt(
+                "qemu-memory",
+                Int,
+                Some("2048"),
+                Some("QEMU_MEMORY"),
+                "Memory (MB)",
+                "memory in MB",
+            ),
+            opt(
+                "qemu-disk-size",
+                Int,
+                Some("20"),
+                Some("QEMU_DISK_SIZE"),
+                "Disk (GB)",
+                "disk size in GB (the machine's own overlay on the shared base image)",
+            ),
+            opt(
+                "qemu-image",
+                Path,
+                None,
+                Some("QEMU_IMAGE"),
+                "Local image",
+                "a local qcow2 or raw cloud image to use instead of downloading one",
+            ),
+            opt(
+                "qemu-image-url",
+                String,
+                Some(DEFAULT_IMAGE_URL),
+                Some("QEMU_IMAGE_URL"),
+                "Image URL",
+                "cloud image to download (once; cached for every machine)",
+            ),
+            opt(
+                "qemu-image-checksum",
+                String,
+                None,
+                Some("QEMU_IMAGE_CHECKSUM"),
+                "Image checksum",
+                "sha256:HEX or sha512:HEX (default: the SHA512SUMS/SHA256SUMS published beside the image)",
+            ),
+            opt(
+                "qemu-accel",
+                String,
+                Some("auto"),
+                Some("QEMU_ACCEL"),
+                "Acceleration",
+                "auto (KVM/HVF/WHPX when they really work, else TCG), kvm, hvf, whpx or tcg",
+            ),
+            opt(
+                "qemu-kernel",
+                Path,
+                None,
+                None,
+                "Kernel",
+                "boot this kernel directly (images without a boot loader)",
+            ),
+            opt(
+                "qemu-initrd",
+                Path,
+                None,
+                None,
+                "Initrd",
+                "the initrd for --qemu-kernel",
+            ),
+            opt(
+                "qemu-kernel-cmdline",
+                String,
+                Some(DEFAULT_CMDLINE),
+                None,
+                "Kernel command line",
+                "for --qemu-kernel",
+            ),
+            opt(
+                "qemu-ssh-user",
+                String,
+                Some(DEFAULT_USER),
+                Some("QEMU_SSH_USER"),
+                "SSH user",
+                "the user cloud-init makes for Berth",
+            ),
+            opt(
+                "qemu-binary",
+                Path,
+                None,
+                Some("QEMU_BINARY"),
+                "QEMU binary",
+                "qemu-system-* to use (default: from PATH)",
+            ),
+            opt(
+                "qemu-restrict-network",
+                Bool,
+                None,
+                None,
+                "No outbound network",
+                "the VM reaches nothing outside (only its forwarded SSH and Docker ports are open)",
+            ),
+        ],
+    };
+    crate::drivers::mark_advanced(
+        &mut info.options,
+        &[
+            "qemu-cpu-count",
+            "qemu-memory",
+            "qemu-disk-size",
+            "qemu-image",
+        ],
+    );
+    info
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct QemuConfig {
+    #[serde(flatten)]
+    pub base: BaseFields,
+    #[serde(rename = "EnginePort", default)]
+    pub engine_port: u16,
+    #[serde(rename = "CPU")]
+    pub cpus: u32,
+    #[serde(rename = "Memory")]
+    pub memory_mb: u32,
+    #[serde(rename = "DiskSize")]
+    pub disk_gb: u32,
+    /// The image the overlay is based on (a local file, or the cached download).
+    #[serde(rename = "BaseImage", default)]
+    pub base_image: String,
+    #[serde(rename = "ImageURL", default)]
+    pub image_url: String,
+    #[serde(rename = "ImageChecksum", default)]
+    pub image_checksum: String,
+    #[serde(rename = "Kernel", default)]
+    pub kernel: String,
+    #[serde(rename = "Initrd", default)]
+    pub initrd: String,
+    #[serde(rename = "KernelCmdline", default)]
+    pub cmdline: String,
+    /// What was asked for (auto, tcg, …) and what create found working.
+    #[serde(rename = "AccelWanted", default)]
+    pub accel_wanted: String,
+    #[serde(rename = "Accel", default)]
+    pub accel: String,
+    #[serde(rename = "QemuBinary", default)]
+    pub qemu_binary: String,
+    #[serde(rename = "RestrictNetwork", default)]
+    pub restrict_network: bool,
+    #[serde(rename = "InstanceID", default)]
+    pub instance_id: String,
+}
+
+fn int_in(o: &DriverOptions, info: &DriverInfo, name: &str, lo: i64, hi: i64) -> Result<u32> {
+    let v = o.int(info, name)?;
+    if !(lo..=hi).contains(&v) {
+        return Err(Error::invalid(format!(
+            "--{name} must be {lo}-{hi}, got {v}"
+        )));
+    }
+    Ok(v as u32)
+}
+
+pub fn from_options(name: &str, info: &DriverInfo, o: &DriverOptions) -> Result<QemuConfig> {
+    let accel = o.string(info, "qemu-accel")?.trim().to_ascii_lowercase();
+    if !["auto", "kvm", "hvf", "whpx", "tcg"].contains(&accel.as_str()) {
+        return Err(
+            Error::invalid(format!("--qemu-accel \"{accel}\" is not an accelerator"))
+                .with_hint("auto, kvm, hvf, whpx or tcg"),
+        );
+    }
+    let image = o.path(info, "qemu-image")?;
+    let url = o.string(info, "qemu-image-url")?.trim().to_string();
+    if image.is_empty() && !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err(Error::invalid(format!(
+            "--qemu-image-url \"{url}\" is not an http(s) URL"
+        )));
+    }
+    let checksum = o.string(info, "qemu-image-checksum")?.trim().to_string();
+    if !checksum.is_empty() {
+        Checksum::parse(&checksum)?;
+    }
+    let kernel = o.path(info, "qemu-kernel")?;
+    let initrd = o.path(info, "qemu-initrd")?;
+    if kernel.is_empty() && !initrd.is_empty() {
+        return Err(Error::invalid("--qemu-initrd needs --qemu-kernel"));
+    }
+    for (flag, p) in [
+        ("qemu-image", &image),
+        ("qemu-kernel", &kernel),
+        ("qemu-initrd", &initrd),
+    ] {
+        if !p.is_empty() && !std::path::Path::new(p).is_file() {
+            return Err(Error::invalid(format!("--{flag} \"{p}\" does not exist")));
+        }
+    }
+    let cmdline = o.string(info, "qemu-kernel-cmdline")?;
+    if cmdline.chars().any(|c| c.is_control()) {
+        return Err(Error::invalid(
+            "--qemu-kernel-cmdline contains control characters",
+        ));
+    }
+    Ok(QemuConfig {
+        base: BaseFields {
+            machine_name: name.to_string(),
+            ip_address: "127.0.0.1".into(),
+            ssh_user: o.ssh_user(info, "qemu-ssh-user")?,
+            ..Default::default()
+        },
+        cpus: int_in(o, info, "qemu-cpu-count", 1, 64)?,
+        memory_mb: int_in(o, info, "qemu-memory", 256, 1024 * 1024)?,
+        disk_gb: int_in(o, info, "qemu-disk-size", 2, 16384)?,
+        base_image: image,
+        image_url: url,
+        image_checksum: checksum,
+        kernel,
+        initrd,
+        cmdline,
+        accel_wanted: accel,
+        qemu_binary: o.path(info, "qemu-binary")?,
+        restrict_network: o.bool(info, "qemu-restrict-network")?,
+        ..Default::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::drivers::cloud::test_options as opts;
+
+    #[test]
+    fn defaults_and_validation() {
+        let info = info();
+        let c = from_options("dev", &info, &opts(&[])).unwrap();
+        assert_eq!((c.cpus, c.memory_mb, c.disk_gb), (2, 2048, 20));
+        assert_eq!(c.base.ip_address, "127.0.0.1");
+        assert_eq!(c.base.ssh_user, "berth");
+        assert_eq!(c.accel_wanted, "auto");
+        for bad in [
+            ("qemu-accel", "fast"),
+            ("qemu-memory", "12"),
+            ("qemu-cpu-count", "0"),
+            ("qemu-disk-size", "x"),
+            ("qemu-image", "/nonexistent.qcow2"),
+            ("qemu-initrd", "/etc/hostname"),
+            ("qemu-image-checksum", "md5:1"),
+            ("qemu-image-url", "ftp://x/y.img"),
+        ] {
+            assert!(from_options("m", &info, &opts(&[bad])).is_err(), "{bad:?}");
+        }
+    }
+}
