@@ -18,8 +18,10 @@ pub mod amazonec2;
 pub mod cloud;
 pub mod digitalocean;
 pub mod generic;
+pub mod localvm;
 pub mod none;
 pub mod qemu;
+pub mod virtualbox;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -85,6 +87,7 @@ pub struct DriverInfo {
 pub fn catalog() -> Vec<DriverInfo> {
     vec![
         qemu::info(),
+        virtualbox::info(),
         generic::info(),
         digitalocean::info(),
         amazonec2::info(),
@@ -126,6 +129,16 @@ pub fn availability(driver: &str) -> Availability {
         "generic" | "none" | "digitalocean" | "amazonec2" => Availability {
             ready: true,
             missing: None,
+        },
+        "virtualbox" => match virtualbox::vbox::find() {
+            Ok(_) => Availability {
+                ready: true,
+                missing: None,
+            },
+            Err(_) => Availability {
+                ready: false,
+                missing: Some(virtualbox::vbox::INSTALL_HINT.to_string()),
+            },
         },
         "qemu" => match qemu::accel::find_qemu("") {
             Ok(_) => Availability {
@@ -399,6 +412,9 @@ pub fn new_driver(driver: &str, name: &str, opts: &DriverOptions) -> Result<Box<
             name, &info, opts,
         )?)),
         "qemu" => Ok(Box::new(qemu::Qemu::from_options(name, &info, opts)?)),
+        "virtualbox" => Ok(Box::new(virtualbox::VirtualBox::from_options(
+            name, &info, opts,
+        )?)),
         other => Err(Error::invalid(format!("unknown driver \"{other}\""))),
     }
 }
@@ -428,6 +444,9 @@ pub fn load_driver(machine: &Machine, store_root: &Path) -> Result<Box<dyn Drive
         )),
         "qemu" => Ok(Box::new(
             qemu::Qemu::from_config(machine.driver.clone(), store_root).map_err(bad)?,
+        )),
+        "virtualbox" => Ok(Box::new(
+            virtualbox::VirtualBox::from_config(machine.driver.clone(), store_root).map_err(bad)?,
         )),
         other => Err(Error::store(format!(
             "machine \"{}\" uses the driver \"{other}\", which this Berth does not have",

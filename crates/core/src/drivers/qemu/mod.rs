@@ -4,10 +4,8 @@
 //! for state, ACPI shutdown and kill, and the serial console kept in serial.log.
 
 pub mod accel;
-pub mod image;
 pub mod options;
 pub mod qmp;
-pub mod seed;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -15,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
+use super::localvm::{image, seed};
 use super::{Driver, DriverContext, MachineState, RestartKind};
 use crate::error::{Error, Result};
 use crate::ssh::SshTarget;
@@ -183,7 +182,7 @@ impl Qemu {
         } else {
             Some(image::Checksum::parse(&self.cfg.image_checksum)?)
         };
-        let cache = ctx.store_root.join("cache").join("qemu");
+        let cache = ctx.store_root.join("cache").join("images");
         let p = image::fetch(&self.cfg.image_url, sum, &cache, ctx.progress).await?;
         self.cfg.base_image = p.display().to_string();
         Ok(p)
@@ -209,6 +208,7 @@ impl Qemu {
         let iso = seed::nocloud_seed(
             &seed::user_data(name, &self.cfg.base.ssh_user, public_key),
             &seed::meta_data(&self.cfg.instance_id, name),
+            None,
         )?;
         crate::fsutil::atomic_write(&self.seed(), &iso, crate::fsutil::PUBLIC_MODE)
     }
@@ -329,75 +329,26 @@ impl Qemu {
         self.wait_sshd(ctx).await
     }
 
-    /// Waits for sshd's banner: user-mode networking accepts connections on a forwarded port
-    /// before anything listens inside, so an open port proves nothing.
     async fn wait_sshd(&self, ctx: &DriverContext<'_>) -> Result<()> {
-        use tokio::io::AsyncReadExt;
-        let limit = if self.cfg.accel == "tcg" {
+        let tcg = self.cfg.accel == "tcg";
+        let limit = if tcg {
             BOOT_TIMEOUT_TCG
         } else {
             BOOT_TIMEOUT_ACCEL
         };
-        let started = Instant::now();
-        let mut last_note = Instant::now();
-        ctx.progress.log(if self.cfg.accel == "tcg" {
-            "Waiting for the VM to boot (software emulation: a minute or two)..."
-        } else {
-            "Waiting for the VM to boot..."
-        });
-        loop {
-            let addr = ("127.0.0.1", self.cfg.base.ssh_port);
-            if let Ok(Ok(mut s)) =
-                tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr))
-                    .await
-            {
-                let mut buf = [0u8; 64];
-                if let Ok(Ok(n)) =
-                    tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await
-                    && buf[..n].starts_with(b"SSH-")
-                {
-                    ctx.progress
-                        .log(format!("SSH is up after {} s", started.elapsed().as_secs()));
-                    return Ok(());
-                }
-            }
-            if self.pid().is_none() {
-                return Err(
-                    Error::driver("the VM stopped while booting").with_hint(self.console_hint())
-                );
-            }
-            if started.elapsed() > limit {
-                return Err(Error::timeout(format!(
-                    "the VM did not start sshd in {} s",
-                    limit.as_secs()
-                ))
-                .with_hint(self.console_hint()));
-            }
-            if last_note.elapsed() >= Duration::from_secs(15) {
-                last_note = Instant::now();
-                ctx.progress.log(format!(
-                    "Still booting ({} s)...",
-                    started.elapsed().as_secs()
-                ));
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
+        super::localvm::wait_sshd(
+            self.cfg.base.ssh_port,
+            limit,
+            tcg,
+            ctx,
+            || self.pid().is_some(),
+            || self.console_hint(),
+        )
+        .await
     }
 
-    /// Where to look when the VM misbehaves, with the console's last lines.
     fn console_hint(&self) -> String {
-        let log = std::fs::read_to_string(self.serial_log()).unwrap_or_default();
-        let tail: Vec<&str> = log.lines().rev().take(5).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        format!(
-            "the VM's console log is {}{}",
-            self.serial_log().display(),
-            if tail.is_empty() {
-                String::new()
-            } else {
-                format!("; it ends:\n{}", tail.join("\n"))
-            }
-        )
+        super::localvm::log_hint("console log", &self.serial_log())
     }
 
     async fn qmp(&self) -> Result<Qmp> {

@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::image::{Checksum, DEFAULT_IMAGE_URL};
 use crate::drivers::cloud::{BaseFields, opt};
+use crate::drivers::localvm::image::{Checksum, DEFAULT_IMAGE_URL};
 use crate::drivers::{DriverInfo, DriverKind, DriverOptions, OptionKind};
 use crate::error::{Error, Result};
 

@@ -174,15 +174,20 @@ pub fn iso9660(label: &str, files: &[(&str, &[u8])]) -> Result<Vec<u8>> {
     Ok(img)
 }
 
-/// The seed image for a machine.
-pub fn nocloud_seed(user_data: &str, meta_data: &str) -> Result<Vec<u8>> {
-    iso9660(
-        "CIDATA",
-        &[
-            ("user-data", user_data.as_bytes()),
-            ("meta-data", meta_data.as_bytes()),
-        ],
-    )
+/// The seed image for a machine (with a network-config when the VM needs more than DHCP).
+pub fn nocloud_seed(
+    user_data: &str,
+    meta_data: &str,
+    network_config: Option<&str>,
+) -> Result<Vec<u8>> {
+    let mut files = vec![
+        ("user-data", user_data.as_bytes()),
+        ("meta-data", meta_data.as_bytes()),
+    ];
+    if let Some(n) = network_config {
+        files.push(("network-config", n.as_bytes()));
+    }
+    iso9660("CIDATA", &files)
 }
 
 #[cfg(test)]
@@ -194,7 +199,7 @@ mod tests {
         let ud = user_data("dev", "berth", "ssh-ed25519 AAAAC3Nza berth-dev\n");
         assert!(ud.starts_with("#cloud-config\n"));
         assert!(ud.contains("      - ssh-ed25519 AAAAC3Nza berth-dev\n"));
-        let img = nocloud_seed(&ud, &meta_data("i-1", "dev")).unwrap();
+        let img = nocloud_seed(&ud, &meta_data("i-1", "dev"), None).unwrap();
         assert_eq!(img.len() % SECTOR, 0);
         assert_eq!(&img[PVD * SECTOR + 1..PVD * SECTOR + 6], b"CD001");
         assert_eq!(&img[PVD * SECTOR + 40..PVD * SECTOR + 46], b"CIDATA");

@@ -1,0 +1,318 @@
+//! The virtualbox driver's options and what machine.json stores for it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::drivers::cloud::{BaseFields, opt};
+use crate::drivers::localvm::image::Checksum;
+use crate::drivers::{DriverInfo, DriverKind, DriverOptions, OptionKind};
+use crate::error::{Error, Result};
+
+/// Debian 12's generic cloud image as a raw disk (VirtualBox converts raw, not qcow2).
+pub const DEFAULT_IMAGE_URL: &str =
+    "https://cloud.debian.org/images/cloud/bookworm/latest/debian-12-genericcloud-amd64.raw";
+/// Inside 192.168.56.0/21, the only host-only range VirtualBox ≥ 6.1.28 allows on Linux and
+/// macOS without /etc/vbox/networks.conf (docker-machine's 192.168.99.1/24 is refused there).
+pub const DEFAULT_HOSTONLY_CIDR: &str = "192.168.56.1/24";
+
+pub fn info() -> DriverInfo {
+    use OptionKind::*;
+    let mut info = DriverInfo {
+        name: "virtualbox",
+        title: "VirtualBox virtual machine",
+        description: "A Linux VM in VirtualBox: SSH through a NAT port on 127.0.0.1, Docker on a host-only network with a fixed address.",
+        kind: DriverKind::Local,
+        options: vec![
+            opt(
+                "virtualbox-cpu-count",
+                Int,
+                Some("2"),
+                Some("VIRTUALBOX_CPU_COUNT"),
+                "CPUs",
+                "virtual CPUs",
+            ),
+            opt(
+                "virtualbox-memory",
+                Int,
+                Some("2048"),
+                Some("VIRTUALBOX_MEMORY_SIZE"),
+                "Memory (MB)",
+                "memory in MB",
+            ),
+            opt(
+                "virtualbox-disk-size",
+                Int,
+                Some("20000"),
+                Some("VIRTUALBOX_DISK_SIZE"),
+                "Disk (MB)",
+                "disk size in MB",
+            ),
+            opt(
+                "virtualbox-image",
+                Path,
+                None,
+                Some("VIRTUALBOX_IMAGE"),
+                "Local image",
+                "a local cloud image (raw, VDI or VMDK) instead of downloading one",
+            ),
+            opt(
+                "virtualbox-image-url",
+                String,
+                Some(DEFAULT_IMAGE_URL),
+                Some("VIRTUALBOX_IMAGE_URL"),
+                "Image URL",
+                "raw cloud image to download (once; cached for every machine)",
+            ),
+            opt(
+                "virtualbox-image-checksum",
+                String,
+                None,
+                None,
+                "Image checksum",
+                "sha256:HEX or sha512:HEX (default: the published SUMS file)",
+            ),
+            opt(
+                "virtualbox-hostonly-cidr",
+                String,
+                Some(DEFAULT_HOSTONLY_CIDR),
+                Some("VIRTUALBOX_HOSTONLY_CIDR"),
+                "Host-only network",
+                "the host's address on the host-only network, with its prefix",
+            ),
+            opt(
+                "virtualbox-hostonly-nictype",
+                String,
+                Some("82540EM"),
+                Some("VIRTUALBOX_HOSTONLY_NIC_TYPE"),
+                "Host-only NIC type",
+                "virtual network card of the host-only adapter",
+            ),
+            opt(
+                "virtualbox-nat-nictype",
+                String,
+                Some("82540EM"),
+                Some("VIRTUALBOX_NAT_NICTYPE"),
+                "NAT NIC type",
+                "virtual network card of the NAT adapter",
+            ),
+            opt(
+                "virtualbox-ui-type",
+                String,
+                Some("headless"),
+                Some("VIRTUALBOX_UI_TYPE"),
+                "Window",
+                "headless, gui, sdl or separate",
+            ),
+            opt(
+                "virtualbox-no-vtx-check",
+                Bool,
+                None,
+                Some("VIRTUALBOX_NO_VTX_CHECK"),
+                "Skip the VT-x check",
+                "do not check for hardware virtualisation first",
+            ),
+            opt(
+                "virtualbox-ssh-user",
+                String,
+                Some("berth"),
+                None,
+                "SSH user",
+                "the user cloud-init makes for Berth",
+            ),
+        ],
+    };
+    crate::drivers::mark_advanced(
+        &mut info.options,
+        &[
+            "virtualbox-cpu-count",
+            "virtualbox-memory",
+            "virtualbox-disk-size",
+            "virtualbox-image",
+        ],
+    );
+    info
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct VBoxConfig {
+    /// `IPAddress` is the fixed host-only address (the engine's); SSH goes through `SSHPort`
+    /// on 127.0.0.1.
+    #[serde(flatten)]
+    pub base: BaseFields,
+    #[serde(rename = "CPU")]
+    pub cpus: u32,
+    #[serde(rename = "Memory")]
+    pub memory_mb: u32,
+    #[serde(rename = "DiskSize")]
+    pub disk_mb: u32,
+    #[serde(rename = "BaseImage", default)]
+    pub base_image: String,
+    #[serde(rename = "ImageURL", default)]
+    pub image_url: String,
+    #[serde(rename = "ImageChecksum", default)]
+    pub image_checksum: String,
+    #[serde(rename = "HostOnlyCIDR")]
+    pub hostonly_cidr: String,
+    #[serde(rename = "HostOnlyNicType")]
+    pub hostonly_nic_type: String,
+    #[serde(rename = "NatNicType")]
+    pub nat_nic_type: String,
+    #[serde(rename = "UIType")]
+    pub ui_type: String,
+    #[serde(rename = "NoVTXCheck", default)]
+    pub no_vtx_check: bool,
+    #[serde(rename = "NatMAC", default)]
+    pub nat_mac: String,
+    #[serde(rename = "HostOnlyMAC", default)]
+    pub hostonly_mac: String,
+    #[serde(rename = "InstanceID", default)]
+    pub instance_id: String,
+}
+
+/// `a.b.c.d/n` → (address, prefix), the address not being the network's own.
+pub fn parse_cidr(cidr: &str) -> Result<(std::net::Ipv4Addr, u8)> {
+    let bad = || {
+        Error::invalid(format!(
+            "--virtualbox-hostonly-cidr \"{cidr}\" is not an IPv4 address/prefix"
+        ))
+        .with_hint(format!("for example {DEFAULT_HOSTONLY_CIDR}"))
+    };
+    let (a, p) = cidr.trim().split_once('/').ok_or_else(bad)?;
+    let ip: std::net::Ipv4Addr = a.parse().map_err(|_| bad())?;
+    let prefix: u8 = p.parse().map_err(|_| bad())?;
+    if !(8..=30).contains(&prefix) {
+        return Err(bad());
+    }
+    let mask = u32::MAX << (32 - prefix);
+    let host = u32::from(ip) & !mask;
+    if host == 0 {
+        return Err(Error::invalid(format!(
+            "--virtualbox-hostonly-cidr \"{cidr}\" is a network address; give the host's address in it"
+        ))
+        .with_hint(format!("for example {DEFAULT_HOSTONLY_CIDR}")));
+    }
+    if host == !mask {
+        return Err(bad());
+    }
+    Ok((ip, prefix))
+}
+
+pub fn netmask(prefix: u8) -> std::net::Ipv4Addr {
+    std::net::Ipv4Addr::from(u32::MAX << (32 - prefix))
+}
+
+/// Whether VirtualBox (≥ 6.1.28 on Linux/macOS) lets a host-only network use this address
+/// without an /etc/vbox/networks.conf entry.
+pub fn in_default_range(ip: std::net::Ipv4Addr) -> bool {
+    (u32::from(ip) & 0xFFFF_F800) == u32::from(std::net::Ipv4Addr::new(192, 168, 56, 0))
+}
+
+fn int_in(o: &DriverOptions, info: &DriverInfo, name: &str, lo: i64, hi: i64) -> Result<u32> {
+    let v = o.int(info, name)?;
+    if !(lo..=hi).contains(&v) {
+        return Err(Error::invalid(format!(
+            "--{name} must be {lo}-{hi}, got {v}"
+        )));
+    }
+    Ok(v as u32)
+}
+
+pub fn from_options(name: &str, info: &DriverInfo, o: &DriverOptions) -> Result<VBoxConfig> {
+    let image = o.path(info, "virtualbox-image")?;
+    if !image.is_empty() && !std::path::Path::new(&image).is_file() {
+        return Err(Error::invalid(format!(
+            "--virtualbox-image \"{image}\" does not exist"
+        )));
+    }
+    let checksum = o
+        .string(info, "virtualbox-image-checksum")?
+        .trim()
+        .to_string();
+    if !checksum.is_empty() {
+        Checksum::parse(&checksum)?;
+    }
+    let cidr = o
+        .string(info, "virtualbox-hostonly-cidr")?
+        .trim()
+        .to_string();
+    parse_cidr(&cidr)?;
+    let ui = o.string(info, "virtualbox-ui-type")?.trim().to_string();
+    if !["headless", "gui", "sdl", "separate"].contains(&ui.as_str()) {
+        return Err(Error::invalid(format!(
+            "--virtualbox-ui-type \"{ui}\" is not headless, gui, sdl or separate"
+        )));
+    }
+    let nic = |flag: &str| -> Result<String> {
+        let v = o.string(info, flag)?.trim().to_string();
+        if [
+            "Am79C970A",
+            "Am79C973",
+            "82540EM",
+            "82543GC",
+            "82545EM",
+            "virtio",
+        ]
+        .contains(&v.as_str())
+        {
+            Ok(v)
+        } else {
+            Err(
+                Error::invalid(format!("--{flag} \"{v}\" is not a VirtualBox NIC type"))
+                    .with_hint("82540EM, 82545EM, virtio, Am79C973, …"),
+            )
+        }
+    };
+    Ok(VBoxConfig {
+        base: BaseFields {
+            machine_name: name.to_string(),
+            ssh_user: o.ssh_user(info, "virtualbox-ssh-user")?,
+            ..Default::default()
+        },
+        cpus: int_in(o, info, "virtualbox-cpu-count", 1, 32)?,
+        memory_mb: int_in(o, info, "virtualbox-memory", 256, 1024 * 1024)?,
+        disk_mb: int_in(o, info, "virtualbox-disk-size", 2000, 16 * 1024 * 1024)?,
+        base_image: image,
+        image_url: o.string(info, "virtualbox-image-url")?.trim().to_string(),
+        image_checksum: checksum,
+        hostonly_cidr: cidr,
+        hostonly_nic_type: nic("virtualbox-hostonly-nictype")?,
+        nat_nic_type: nic("virtualbox-nat-nictype")?,
+        ui_type: ui,
+        no_vtx_check: o.bool(info, "virtualbox-no-vtx-check")?,
+        ..Default::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::drivers::cloud::test_options as opts;
+
+    #[test]
+    fn defaults_cidrs_and_validation() {
+        let info = info();
+        let c = from_options("dev", &info, &opts(&[])).unwrap();
+        assert_eq!((c.cpus, c.memory_mb, c.disk_mb), (2, 2048, 20000));
+        assert_eq!(c.hostonly_cidr, DEFAULT_HOSTONLY_CIDR);
+        let (ip, p) = parse_cidr(DEFAULT_HOSTONLY_CIDR).unwrap();
+        assert!(in_default_range(ip));
+        assert_eq!(netmask(p).to_string(), "255.255.255.0");
+        assert!(!in_default_range("192.168.99.1".parse().unwrap()));
+        assert!(in_default_range("192.168.63.1".parse().unwrap()));
+        assert!(
+            parse_cidr("192.168.56.0/24")
+                .unwrap_err()
+                .message()
+                .contains("network address")
+        );
+        for bad in [
+            ("virtualbox-hostonly-cidr", "192.168.56.1"),
+            ("virtualbox-hostonly-cidr", "192.168.56.255/24"),
+            ("virtualbox-ui-type", "fullscreen"),
+            ("virtualbox-nat-nictype", "e1000"),
+            ("virtualbox-memory", "10"),
+            ("virtualbox-image", "/nonexistent.raw"),
+        ] {
+            assert!(from_options("m", &info, &opts(&[bad])).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,293 @@
+//! The virtualbox driver through the real `berth` against tests/fakes/VBoxManage, a stand-in
+//! (VirtualBox cannot run here) that records every argument vector and answers in VBoxManage's
+//! formats. Asserts docker-machine's command sequence (with the host-only default moved into
+//! 192.168.56.0/21 and fixed guest addresses), the pre-create checks, and the error paths:
+//! a VM that dies while booting, VT-x missing, a guest whose sshd is broken — each rolled back.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use support::*;
+
+struct FakeVBox {
+    dir: tempfile::TempDir,
+    image: PathBuf,
+}
+
+impl FakeVBox {
+    fn new() -> FakeVBox {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let image = dir.path().join("debian.raw");
+        std::fs::write(&image, vec![0u8; 4096]).expect("image");
+        FakeVBox { dir, image }
+    }
+
+    /// Every VBoxManage call so far.
+    fn calls(&self) -> Vec<Vec<String>> {
+        std::fs::read_to_string(self.dir.path().join("calls.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("call"))
+            .collect()
+    }
+
+    fn clear(&self) {
+        let _ = std::fs::remove_file(self.dir.path().join("calls.jsonl"));
+    }
+
+    fn vms(&self) -> serde_json::Value {
+        std::fs::read_to_string(self.dir.path().join("state.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .map(|s| s["vms"].clone())
+            .unwrap_or(serde_json::json!({}))
+    }
+
+    fn berth(&self, b: &Berth, env: &[(&str, &str)], args: &[&str]) -> Output {
+        let mut c = b.cmd();
+        c.env(
+            "BERTH_VBOXMANAGE",
+            repo_root().join("tests/fakes/VBoxManage"),
+        )
+        .env("FAKE_VBOX_DIR", self.dir.path())
+        .env_remove("FAKE_VBOX_BOOT")
+        .env_remove("FAKE_VBOX_VERSION")
+        .env_remove("FAKE_VBOX_HOSTONLY");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.args(args).output().expect("run berth")
+    }
+
+    fn create(&self, b: &Berth, env: &[(&str, &str)], name: &str, extra: &[&str]) -> Output {
+        let image = self.image.display().to_string();
+        // This machine's CPU may hide VT-x (nested); the check has its own test.
+        let mut args = vec![
+            "create",
+            "-d",
+            "virtualbox",
+            "--virtualbox-image",
+            &image,
+            "--virtualbox-no-vtx-check",
+        ];
+        args.extend_from_slice(extra);
+        args.push(name);
+        self.berth(b, env, &args)
+    }
+}
+
+/// The calls as space-joined strings, for readable comparisons.
+fn joined(calls: &[Vec<String>]) -> Vec<String> {
+    calls.iter().map(|c| c.join(" ")).collect()
+}
+
+fn position(calls: &[String], prefix: &str) -> usize {
+    calls
+        .iter()
+        .position(|c| c.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no call starting \"{prefix}\" in:\n{}", calls.join("\n")))
+}
+
+fn file_has(path: &Path, needle: &str) -> bool {
+    std::fs::read(path)
+        .map(|b| String::from_utf8_lossy(&b).contains(needle))
+        .unwrap_or(false)
+}
+
+#[test]
+fn create_follows_docker_machines_sequence_and_rolls_back_a_vm_that_dies() {
+    let fake = FakeVBox::new();
+    let b = Berth::new();
+    let o = fake.create(&b, &[("FAKE_VBOX_BOOT", "abort")], "vb", &[]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert_ne!(o.status.code(), Some(3), "not a pre-create failure");
+    assert_fails_with(&o, "the VM stopped while booting", "aborted VM");
+    assert_fails_with(&o, "VBox.log", "the hint names the VM log");
+
+    let dir = b.machine_dir("vb").display().to_string();
+    let calls = joined(&fake.calls());
+    let want_in_order = [
+        "--version".to_string(),
+        "list hostonlyifs".into(),
+        format!(
+            "convertfromraw {} {dir}/disk.vdi --format VDI",
+            fake.image.display()
+        ),
+        format!("modifymedium disk {dir}/disk.vdi --resize 20000"),
+        format!("createvm --basefolder {dir} --name vb --register"),
+        "modifyvm vb --firmware bios".into(),
+        "modifyvm vb --nic1 nat --nictype1 82540EM --cableconnected1 on --macaddress1 080027".into(),
+        "storagectl vb --name SATA --add sata --hostiocache on".into(),
+        format!(
+            "storageattach vb --storagectl SATA --port 0 --device 0 --type hdd --medium {dir}/disk.vdi"
+        ),
+        format!(
+            "storageattach vb --storagectl SATA --port 1 --device 0 --type dvddrive --medium {dir}/seed.iso"
+        ),
+        "hostonlyif create".into(),
+        "hostonlyif ipconfig vboxnet0 --ip 192.168.56.1 --netmask 255.255.255.0".into(),
+        "modifyvm vb --nic2 hostonly --nictype2 82540EM --nicpromisc2 deny --hostonlyadapter2 vboxnet0 --cableconnected2 on --macaddress2 080027".into(),
+        "modifyvm vb --natpf1 delete ssh".into(),
+        "modifyvm vb --natpf1 ssh,tcp,127.0.0.1,".into(),
+        "startvm vb --type headless".into(),
+        "unregistervm --delete vb".into(),
+    ];
+    let mut at = 0;
+    for w in &want_in_order {
+        let p = position(&calls[at..], w) + at;
+        at = p + 1;
+    }
+    let modify = &calls[position(&calls, "modifyvm vb --firmware")];
+    for setting in [
+        "--ostype Debian_64",
+        "--cpus 2",
+        "--memory 2048",
+        "--boot1 disk",
+        "--uartmode1 file",
+    ] {
+        assert!(modify.contains(setting), "{setting} in {modify}");
+    }
+    // The rolled-back VM is gone from VirtualBox; the store keeps the machine marked Error.
+    assert_eq!(fake.vms(), serde_json::json!({}));
+    let m = b.machine_json("vb");
+    assert_eq!(m["Driver"]["IPAddress"], "192.168.56.10");
+    // The seed gives the host-only card its fixed address (no DHCP server to go stale).
+    let seed = b.machine_dir("vb").join("seed.iso");
+    assert!(file_has(&seed, "addresses: [192.168.56.10/24]"));
+    assert!(file_has(&seed, "CIDATA"));
+    assert_ok(
+        &fake.berth(&b, &[], &["rm", "-y", "vb"]),
+        "rm after rollback",
+    );
+}
+
+#[test]
+fn pre_create_checks_fail_before_anything_is_made() {
+    let fake = FakeVBox::new();
+    let b = Berth::new();
+    for (env, extra, needle) in [
+        (
+            &[("BERTH_VBOXMANAGE", "/nonexistent/VBoxManage")][..],
+            &[][..],
+            "install VirtualBox",
+        ),
+        (
+            &[("FAKE_VBOX_VERSION", "4.3.40r117504")][..],
+            &[][..],
+            "VirtualBox 5 and later",
+        ),
+        (
+            &[(
+                "FAKE_VBOX_HOSTONLY",
+                "vboxnet0=192.168.56.1/255.255.255.0,vboxnet1=192.168.56.1/255.255.255.0",
+            )][..],
+            &[][..],
+            "same IP 192.168.56.1",
+        ),
+        (
+            &[][..],
+            &["--virtualbox-hostonly-cidr", "192.168.99.1/24"][..],
+            "outside 192.168.56.0/21",
+        ),
+    ] {
+        let o = fake.create(&b, env, "pre", extra);
+        assert_eq!(o.status.code(), Some(3), "{env:?} {extra:?}: {}", text(&o));
+        assert_fails_with(&o, needle, &format!("{env:?} {extra:?}"));
+        assert!(!b.machine_dir("pre").exists());
+    }
+    // Without --virtualbox-no-vtx-check: refused exactly when the CPU shows no vmx/svm flag.
+    let image = fake.image.display().to_string();
+    let o = fake.berth(
+        &b,
+        &[],
+        &[
+            "create",
+            "-d",
+            "virtualbox",
+            "--virtualbox-image",
+            &image,
+            "pre",
+        ],
+    );
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let has_vtx = cpuinfo
+        .lines()
+        .filter(|l| l.starts_with("flags"))
+        .any(|l| l.split_whitespace().any(|f| f == "vmx" || f == "svm"));
+    if has_vtx {
+        assert_ne!(o.status.code(), Some(3), "{}", text(&o));
+        assert_ok(&fake.berth(&b, &[], &["rm", "-y", "pre"]), "rm");
+    } else {
+        assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+        assert_fails_with(&o, "--virtualbox-no-vtx-check", "no VT-x");
+    }
+    fake.clear();
+    let o = fake.create(
+        &b,
+        &[],
+        "pre",
+        &["--virtualbox-hostonly-cidr", "192.168.56.0/24"],
+    );
+    assert_fails_with(&o, "is a network address", "network address");
+    assert!(
+        !joined(&fake.calls())
+            .iter()
+            .any(|c| c.starts_with("createvm")),
+        "nothing was created"
+    );
+}
+
+#[test]
+fn vtx_missing_is_explained_and_an_existing_adapter_is_reused() {
+    let fake = FakeVBox::new();
+    let b = Berth::new();
+    let env = [
+        ("FAKE_VBOX_BOOT", "vtx"),
+        ("FAKE_VBOX_HOSTONLY", "vboxnet7=192.168.56.1/255.255.255.0"),
+    ];
+    let o = fake.create(&b, &env, "vt", &[]);
+    assert_fails_with(&o, "Unable to start the VM", "startvm failed");
+    assert_fails_with(&o, "VT-x/AMD-V is off", "the hint says what to do");
+    let calls = joined(&fake.calls());
+    assert!(!calls.iter().any(|c| c.starts_with("hostonlyif create")));
+    position(&calls, "modifyvm vt --nic2 hostonly");
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.contains("--hostonlyadapter2 vboxnet7"))
+    );
+    position(&calls, "unregistervm --delete vt");
+}
+
+#[test]
+fn a_broken_guest_is_powered_off_and_kept_only_when_asked() {
+    let fake = FakeVBox::new();
+    let b = Berth::new();
+    let env = [("FAKE_VBOX_BOOT", "banner")];
+    // sshd answers with a banner but no SSH: provisioning fails after the VM runs.
+    let o = fake.create(&b, &env, "bad", &[]);
+    assert!(!o.status.success(), "{}", text(&o));
+    let calls = joined(&fake.calls());
+    let off = position(&calls, "controlvm bad poweroff");
+    assert!(position(&calls, "unregistervm --delete bad") > off);
+    assert_eq!(fake.vms(), serde_json::json!({}));
+    assert_ok(&fake.berth(&b, &[], &["rm", "-y", "bad"]), "rm");
+
+    // --keep-on-failure keeps the running VM; rm powers it off and unregisters it.
+    let o = fake.create(&b, &env, "kept", &["--keep-on-failure"]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert_eq!(fake.vms()["kept"]["state"], "running");
+    // The failed machine says Error until provisioned; rm powers the kept VM off first.
+    assert_eq!(
+        stdout(&fake.berth(&b, &[], &["status", "kept"])).trim(),
+        "Error"
+    );
+    fake.clear();
+    assert_ok(&fake.berth(&b, &[], &["rm", "-y", "kept"]), "rm kept");
+    let calls = joined(&fake.calls());
+    let off = position(&calls, "controlvm kept poweroff");
+    assert!(position(&calls, "unregistervm --delete kept") > off);
+    assert_eq!(fake.vms(), serde_json::json!({}));
+}
