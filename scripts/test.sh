@@ -47,6 +47,8 @@ echo "== end-to-end: AWS EC2 driver (moto with signatures and validation) on rea
 cargo test -q -p berth --test e2e_amazonec2 -- --include-ignored --test-threads=2
 echo "== end-to-end: VirtualBox driver against a recording VBoxManage stand-in"
 cargo test -q -p berth --test e2e_virtualbox
+echo "== end-to-end: Hyper-V driver against a recording PowerShell stand-in"
+cargo test -q -p berth --test e2e_hyperv
 echo "== end-to-end: QEMU driver, a real VM booted under TCG (image built from Debian packages, cached)"
 BERTH_QEMU_TEST_IMAGE=$(tests/qemu/build-image.sh)
 export BERTH_QEMU_TEST_IMAGE

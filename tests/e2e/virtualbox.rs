@@ -12,37 +12,24 @@ use std::process::Output;
 use support::*;
 
 struct FakeVBox {
-    dir: tempfile::TempDir,
+    tool: FakeTool,
     image: PathBuf,
 }
 
 impl FakeVBox {
     fn new() -> FakeVBox {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let image = dir.path().join("debian.raw");
+        let tool = FakeTool::new();
+        let image = tool.dir.path().join("debian.raw");
         std::fs::write(&image, vec![0u8; 4096]).expect("image");
-        FakeVBox { dir, image }
+        FakeVBox { tool, image }
     }
 
-    /// Every VBoxManage call so far.
-    fn calls(&self) -> Vec<Vec<String>> {
-        std::fs::read_to_string(self.dir.path().join("calls.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("call"))
-            .collect()
-    }
-
-    fn clear(&self) {
-        let _ = std::fs::remove_file(self.dir.path().join("calls.jsonl"));
+    fn calls(&self) -> Vec<String> {
+        self.tool.calls()
     }
 
     fn vms(&self) -> serde_json::Value {
-        std::fs::read_to_string(self.dir.path().join("state.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .map(|s| s["vms"].clone())
-            .unwrap_or(serde_json::json!({}))
+        self.tool.vms()
     }
 
     fn berth(&self, b: &Berth, env: &[(&str, &str)], args: &[&str]) -> Output {
@@ -51,7 +38,7 @@ impl FakeVBox {
             "BERTH_VBOXMANAGE",
             repo_root().join("tests/fakes/VBoxManage"),
         )
-        .env("FAKE_VBOX_DIR", self.dir.path())
+        .env("FAKE_VBOX_DIR", self.tool.dir.path())
         .env_remove("FAKE_VBOX_BOOT")
         .env_remove("FAKE_VBOX_VERSION")
         .env_remove("FAKE_VBOX_HOSTONLY");
@@ -78,11 +65,6 @@ impl FakeVBox {
     }
 }
 
-/// The calls as space-joined strings, for readable comparisons.
-fn joined(calls: &[Vec<String>]) -> Vec<String> {
-    calls.iter().map(|c| c.join(" ")).collect()
-}
-
 fn position(calls: &[String], prefix: &str) -> usize {
     calls
         .iter()
@@ -107,7 +89,7 @@ fn create_follows_docker_machines_sequence_and_rolls_back_a_vm_that_dies() {
     assert_fails_with(&o, "VBox.log", "the hint names the VM log");
 
     let dir = b.machine_dir("vb").display().to_string();
-    let calls = joined(&fake.calls());
+    let calls = fake.calls();
     let want_in_order = [
         "--version".to_string(),
         "list hostonlyifs".into(),
@@ -134,11 +116,7 @@ fn create_follows_docker_machines_sequence_and_rolls_back_a_vm_that_dies() {
         "startvm vb --type headless".into(),
         "unregistervm --delete vb".into(),
     ];
-    let mut at = 0;
-    for w in &want_in_order {
-        let p = position(&calls[at..], w) + at;
-        at = p + 1;
-    }
+    assert_in_order(&calls, &want_in_order);
     let modify = &calls[position(&calls, "modifyvm vb --firmware")];
     for setting in [
         "--ostype Debian_64",
@@ -223,7 +201,7 @@ fn pre_create_checks_fail_before_anything_is_made() {
         assert_eq!(o.status.code(), Some(3), "{}", text(&o));
         assert_fails_with(&o, "--virtualbox-no-vtx-check", "no VT-x");
     }
-    fake.clear();
+    fake.tool.clear();
     let o = fake.create(
         &b,
         &[],
@@ -232,9 +210,7 @@ fn pre_create_checks_fail_before_anything_is_made() {
     );
     assert_fails_with(&o, "is a network address", "network address");
     assert!(
-        !joined(&fake.calls())
-            .iter()
-            .any(|c| c.starts_with("createvm")),
+        !fake.calls().iter().any(|c| c.starts_with("createvm")),
         "nothing was created"
     );
 }
@@ -250,7 +226,7 @@ fn vtx_missing_is_explained_and_an_existing_adapter_is_reused() {
     let o = fake.create(&b, &env, "vt", &[]);
     assert_fails_with(&o, "Unable to start the VM", "startvm failed");
     assert_fails_with(&o, "VT-x/AMD-V is off", "the hint says what to do");
-    let calls = joined(&fake.calls());
+    let calls = fake.calls();
     assert!(!calls.iter().any(|c| c.starts_with("hostonlyif create")));
     position(&calls, "modifyvm vt --nic2 hostonly");
     assert!(
@@ -269,7 +245,7 @@ fn a_broken_guest_is_powered_off_and_kept_only_when_asked() {
     // sshd answers with a banner but no SSH: provisioning fails after the VM runs.
     let o = fake.create(&b, &env, "bad", &[]);
     assert!(!o.status.success(), "{}", text(&o));
-    let calls = joined(&fake.calls());
+    let calls = fake.calls();
     let off = position(&calls, "controlvm bad poweroff");
     assert!(position(&calls, "unregistervm --delete bad") > off);
     assert_eq!(fake.vms(), serde_json::json!({}));
@@ -284,9 +260,9 @@ fn a_broken_guest_is_powered_off_and_kept_only_when_asked() {
         stdout(&fake.berth(&b, &[], &["status", "kept"])).trim(),
         "Error"
     );
-    fake.clear();
+    fake.tool.clear();
     assert_ok(&fake.berth(&b, &[], &["rm", "-y", "kept"]), "rm kept");
-    let calls = joined(&fake.calls());
+    let calls = fake.calls();
     let off = position(&calls, "controlvm kept poweroff");
     assert!(position(&calls, "unregistervm --delete kept") > off);
     assert_eq!(fake.vms(), serde_json::json!({}));

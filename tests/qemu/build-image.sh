@@ -13,6 +13,8 @@ if [ -f "$OUT/disk.qcow2" ] && [ -f "$OUT/vmlinuz" ] && [ -f "$OUT/initrd.img" ]
   echo "$OUT"
   exit 0
 fi
+# Only the final path goes to stdout (callers capture it); every tool's chatter to stderr.
+exec 3>&1 1>&2
 [ "$(id -u)" -eq 0 ] || { echo "build-image.sh needs root (mmdebstrap, file ownership)" >&2; exit 1; }
 mkdir -p "$CACHE"
 WORK=$(mktemp -d "$CACHE/build.XXXXXX")
@@ -43,5 +45,5 @@ mkdir -p "$OUT"
 mv "$WORK/vmlinuz" "$WORK/initrd.img" "$WORK/disk.qcow2" "$OUT/"
 # Images of older recipes are no longer used.
 find "$CACHE" -mindepth 1 -maxdepth 1 -type d -regex '.*/[0-9a-f]\{16\}' ! -name "$HASH" -exec rm -rf {} +
-echo "image: $(( $(date +%s) - started )) s, $(du -sh "$OUT/disk.qcow2" | cut -f1) qcow2" >&2
-echo "$OUT"
+echo "image: $(( $(date +%s) - started )) s, $(du -sh "$OUT/disk.qcow2" | cut -f1) qcow2"
+echo "$OUT" >&3

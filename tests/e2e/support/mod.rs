@@ -288,6 +288,65 @@ pub fn import_busybox(b: &Berth, name: &str) {
     assert_ok(&o, "docker import");
 }
 
+/// A recording stand-in's folder (tests/fakes): the calls it logged as JSON lines and the
+/// VMs in its state file.
+pub struct FakeTool {
+    pub dir: tempfile::TempDir,
+}
+
+impl FakeTool {
+    pub fn new() -> FakeTool {
+        FakeTool {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    /// Every call so far, each as one string (argument vectors joined by spaces).
+    pub fn calls(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join("calls.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(
+                |l| match serde_json::from_str::<serde_json::Value>(l).expect("call") {
+                    serde_json::Value::Array(a) => a
+                        .iter()
+                        .map(|v| v.as_str().unwrap_or("").to_string())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    v => v.as_str().unwrap_or("").to_string(),
+                },
+            )
+            .collect()
+    }
+
+    pub fn clear(&self) {
+        let _ = std::fs::remove_file(self.dir.path().join("calls.jsonl"));
+    }
+
+    pub fn vms(&self) -> serde_json::Value {
+        std::fs::read_to_string(self.dir.path().join("state.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .map(|s| s["vms"].clone())
+            .unwrap_or(serde_json::json!({}))
+    }
+}
+
+/// Asserts that calls starting with each of `want` happen in that order (others may come
+/// between).
+#[track_caller]
+pub fn assert_in_order(calls: &[String], want: &[String]) {
+    let mut at = 0;
+    for w in want {
+        let p = calls[at..]
+            .iter()
+            .position(|c| c.starts_with(w.as_str()))
+            .unwrap_or_else(|| panic!("no \"{w}\" after call {at} in:\n{}", calls.join("\n")))
+            + at;
+        at = p + 1;
+    }
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

@@ -18,6 +18,7 @@ pub mod amazonec2;
 pub mod cloud;
 pub mod digitalocean;
 pub mod generic;
+pub mod hyperv;
 pub mod localvm;
 pub mod none;
 pub mod qemu;
@@ -88,6 +89,7 @@ pub fn catalog() -> Vec<DriverInfo> {
     vec![
         qemu::info(),
         virtualbox::info(),
+        hyperv::info(),
         generic::info(),
         digitalocean::info(),
         amazonec2::info(),
@@ -129,6 +131,16 @@ pub fn availability(driver: &str) -> Availability {
         "generic" | "none" | "digitalocean" | "amazonec2" => Availability {
             ready: true,
             missing: None,
+        },
+        "hyperv" => match hyperv::PowerShell::find() {
+            Ok(_) if cfg!(windows) || std::env::var_os("BERTH_POWERSHELL").is_some() => Availability {
+                ready: true,
+                missing: None,
+            },
+            _ => Availability {
+                ready: false,
+                missing: Some("Hyper-V runs on Windows (Pro, Enterprise or Education) with the Hyper-V feature on".into()),
+            },
         },
         "virtualbox" => match virtualbox::vbox::find() {
             Ok(_) => Availability {
@@ -215,6 +227,17 @@ impl DriverOptions {
                 })
             }
         }
+    }
+
+    /// A whole number option within `lo..=hi` (sizes, counts).
+    pub fn int_in(&self, info: &DriverInfo, name: &str, lo: i64, hi: i64) -> Result<u32> {
+        let v = self.int(info, name)?;
+        if !(lo..=hi).contains(&v) || v < 0 {
+            return Err(Error::invalid(format!(
+                "--{name} must be {lo}-{hi}, got {v}"
+            )));
+        }
+        Ok(v as u32)
     }
 
     pub fn port(&self, info: &DriverInfo, name: &str) -> Result<u16> {
@@ -415,6 +438,7 @@ pub fn new_driver(driver: &str, name: &str, opts: &DriverOptions) -> Result<Box<
         "virtualbox" => Ok(Box::new(virtualbox::VirtualBox::from_options(
             name, &info, opts,
         )?)),
+        "hyperv" => Ok(Box::new(hyperv::HyperV::from_options(name, &info, opts)?)),
         other => Err(Error::invalid(format!("unknown driver \"{other}\""))),
     }
 }

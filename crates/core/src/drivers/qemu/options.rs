@@ -174,16 +174,6 @@ pub struct QemuConfig {
     pub instance_id: String,
 }
 
-fn int_in(o: &DriverOptions, info: &DriverInfo, name: &str, lo: i64, hi: i64) -> Result<u32> {
-    let v = o.int(info, name)?;
-    if !(lo..=hi).contains(&v) {
-        return Err(Error::invalid(format!(
-            "--{name} must be {lo}-{hi}, got {v}"
-        )));
-    }
-    Ok(v as u32)
-}
-
 pub fn from_options(name: &str, info: &DriverInfo, o: &DriverOptions) -> Result<QemuConfig> {
     let accel = o.string(info, "qemu-accel")?.trim().to_ascii_lowercase();
     if !["auto", "kvm", "hvf", "whpx", "tcg"].contains(&accel.as_str()) {
@@ -230,9 +220,9 @@ pub fn from_options(name: &str, info: &DriverInfo, o: &DriverOptions) -> Result<
             ssh_user: o.ssh_user(info, "qemu-ssh-user")?,
             ..Default::default()
         },
-        cpus: int_in(o, info, "qemu-cpu-count", 1, 64)?,
-        memory_mb: int_in(o, info, "qemu-memory", 256, 1024 * 1024)?,
-        disk_gb: int_in(o, info, "qemu-disk-size", 2, 16384)?,
+        cpus: o.int_in(info, "qemu-cpu-count", 1, 64)?,
+        memory_mb: o.int_in(info, "qemu-memory", 256, 1024 * 1024)?,
+        disk_gb: o.int_in(info, "qemu-disk-size", 2, 16384)?,
         base_image: image,
         image_url: url,
         image_checksum: checksum,

@@ -206,16 +206,6 @@ pub fn in_default_range(ip: std::net::Ipv4Addr) -> bool {
     (u32::from(ip) & 0xFFFF_F800) == u32::from(std::net::Ipv4Addr::new(192, 168, 56, 0))
 }
 
-fn int_in(o: &DriverOptions, info: &DriverInfo, name: &str, lo: i64, hi: i64) -> Result<u32> {
-    let v = o.int(info, name)?;
-    if !(lo..=hi).contains(&v) {
-        return Err(Error::invalid(format!(
-            "--{name} must be {lo}-{hi}, got {v}"
-        )));
-    }
-    Ok(v as u32)
-}
-
 pub fn from_options(name: &str, info: &DriverInfo, o: &DriverOptions) -> Result<VBoxConfig> {
     let image = o.path(info, "virtualbox-image")?;
     if !image.is_empty() && !std::path::Path::new(&image).is_file() {
@@ -267,9 +257,9 @@ pub fn from_options(name: &str, info: &DriverInfo, o: &DriverOptions) -> Result<
             ssh_user: o.ssh_user(info, "virtualbox-ssh-user")?,
             ..Default::default()
         },
-        cpus: int_in(o, info, "virtualbox-cpu-count", 1, 32)?,
-        memory_mb: int_in(o, info, "virtualbox-memory", 256, 1024 * 1024)?,
-        disk_mb: int_in(o, info, "virtualbox-disk-size", 2000, 16 * 1024 * 1024)?,
+        cpus: o.int_in(info, "virtualbox-cpu-count", 1, 32)?,
+        memory_mb: o.int_in(info, "virtualbox-memory", 256, 1024 * 1024)?,
+        disk_mb: o.int_in(info, "virtualbox-disk-size", 2000, 16 * 1024 * 1024)?,
         base_image: image,
         image_url: o.string(info, "virtualbox-image-url")?.trim().to_string(),
         image_checksum: checksum,

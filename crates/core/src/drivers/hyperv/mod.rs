@@ -1,0 +1,599 @@
+//! `hyperv`: a Hyper-V VM through PowerShell's Hyper-V module, in docker-machine's cmdlet
+//! sequence, with a current cloud image (raw → fixed VHD written by Berth → dynamic VHD by
+//! Convert-VHD), the cloud-init seed as the DVD, an IPv4 filter on the VM's addresses, bounded
+//! waits, and privilege and virtual-switch checks that say what to do.
+
+pub mod vhd;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::cloud::{BaseFields, opt};
+use super::localvm::{image, seed};
+use super::{
+    Driver, DriverContext, DriverInfo, DriverKind, DriverOptions, MachineState, OptionKind,
+    RestartKind,
+};
+use crate::error::{Error, Result};
+use crate::ssh::SshTarget;
+
+const IP_TIMEOUT: Duration = Duration::from_secs(300);
+const STOP_TIMEOUT: Duration = Duration::from_secs(120);
+pub const DEFAULT_IMAGE_URL: &str =
+    "https://cloud.debian.org/images/cloud/bookworm/latest/debian-12-genericcloud-amd64.raw";
+const SWITCH_HINT: &str = "create an External switch in Hyper-V Manager (Virtual Switch Manager), or name one with --hyperv-virtual-switch (see `Get-VMSwitch`)";
+
+pub fn info() -> DriverInfo {
+    use OptionKind::*;
+    let mut info = DriverInfo {
+        name: "hyperv",
+        title: "Hyper-V virtual machine",
+        description: "A Linux VM in Hyper-V on Windows, on a virtual switch of your choice.",
+        kind: DriverKind::Local,
+        options: vec![
+            opt(
+                "hyperv-virtual-switch",
+                String,
+                None,
+                Some("HYPERV_VIRTUAL_SWITCH"),
+                "Virtual switch",
+                "switch to connect (default: the first External switch)",
+            ),
+            opt(
+                "hyperv-cpu-count",
+                Int,
+                Some("2"),
+                Some("HYPERV_CPU_COUNT"),
+                "CPUs",
+                "virtual CPUs",
+            ),
+            opt(
+                "hyperv-memory",
+                Int,
+                Some("2048"),
+                Some("HYPERV_MEMORY"),
+                "Memory (MB)",
+                "memory in MB",
+            ),
+            opt(
+                "hyperv-disk-size",
+                Int,
+                Some("20000"),
+                Some("HYPERV_DISK_SIZE"),
+                "Disk (MB)",
+                "disk size in MB",
+            ),
+            opt(
+                "hyperv-image",
+                Path,
+                None,
+                Some("HYPERV_IMAGE"),
+                "Local image",
+                "a local raw cloud image instead of downloading one",
+            ),
+            opt(
+                "hyperv-image-url",
+                String,
+                Some(DEFAULT_IMAGE_URL),
+                Some("HYPERV_IMAGE_URL"),
+                "Image URL",
+                "raw cloud image to download (once; cached)",
+            ),
+            opt(
+                "hyperv-static-macaddress",
+                String,
+                None,
+                Some("HYPERV_STATIC_MACADDRESS"),
+                "Static MAC",
+                "a fixed MAC address for the network adapter",
+            ),
+            opt(
+                "hyperv-vlan-id",
+                Int,
+                Some("0"),
+                Some("HYPERV_VLAN_ID"),
+                "VLAN",
+                "VLAN ID (0: none)",
+            ),
+            opt(
+                "hyperv-disable-dynamic-memory",
+                Bool,
+                None,
+                Some("HYPERV_DISABLE_DYNAMIC_MEMORY"),
+                "Fixed memory",
+                "turn dynamic memory off",
+            ),
+            opt(
+                "hyperv-ssh-user",
+                String,
+                Some("berth"),
+                None,
+                "SSH user",
+                "the user cloud-init makes for Berth",
+            ),
+        ],
+    };
+    super::mark_advanced(
+        &mut info.options,
+        &[
+            "hyperv-virtual-switch",
+            "hyperv-cpu-count",
+            "hyperv-memory",
+            "hyperv-disk-size",
+        ],
+    );
+    info
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct HyperVConfig {
+    #[serde(flatten)]
+    pub base: BaseFields,
+    #[serde(rename = "VSwitch", default)]
+    pub switch: String,
+    #[serde(rename = "CPU")]
+    pub cpus: u32,
+    #[serde(rename = "MemSize")]
+    pub memory_mb: u32,
+    #[serde(rename = "DiskSize")]
+    pub disk_mb: u32,
+    #[serde(rename = "BaseImage", default)]
+    pub base_image: String,
+    #[serde(rename = "ImageURL", default)]
+    pub image_url: String,
+    #[serde(rename = "MacAddr", default)]
+    pub mac: String,
+    #[serde(rename = "VLanID", default)]
+    pub vlan: u32,
+    #[serde(rename = "DisableDynamicMemory", default)]
+    pub fixed_memory: bool,
+    #[serde(rename = "InstanceID", default)]
+    pub instance_id: String,
+}
+
+/// A PowerShell single-quoted string ('' escapes ').
+pub fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+pub struct PowerShell {
+    bin: PathBuf,
+}
+
+impl PowerShell {
+    /// powershell.exe (Windows PowerShell, which has the Hyper-V module); $BERTH_POWERSHELL in tests.
+    pub fn find() -> Result<PowerShell> {
+        if let Some(p) = std::env::var_os("BERTH_POWERSHELL").filter(|p| !p.is_empty()) {
+            return Ok(PowerShell {
+                bin: PathBuf::from(p),
+            });
+        }
+        let exe = if cfg!(windows) {
+            "powershell.exe"
+        } else {
+            "powershell"
+        };
+        std::env::var_os("PATH")
+            .and_then(|p| {
+                std::env::split_paths(&p)
+                    .map(|d| d.join(exe))
+                    .find(|p| p.is_file())
+            })
+            .map(|bin| PowerShell { bin })
+            .ok_or_else(|| {
+                Error::invalid("PowerShell was not found").with_hint(
+                    "the hyperv driver runs on Windows with PowerShell and Hyper-V enabled",
+                )
+            })
+    }
+
+    /// Runs a script; its stdout (trimmed). A non-zero exit is an error with PowerShell's message.
+    pub fn run(&self, script: &str) -> Result<String> {
+        let out = Command::new(&self.bin)
+            .args(["-NoProfile", "-NonInteractive", script])
+            .output()
+            .map_err(|e| Error::driver(format!("cannot run PowerShell: {e}")))?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            let first = err
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("")
+                .trim();
+            return Err(Error::driver(format!("Hyper-V: {first}")));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+}
+
+fn valid_mac(m: &str) -> bool {
+    let hex: String = m.chars().filter(|c| !matches!(c, ':' | '-')).collect();
+    hex.len() == 12 && hex.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+pub struct HyperV {
+    cfg: HyperVConfig,
+    dir: PathBuf,
+}
+
+impl HyperV {
+    pub fn from_options(name: &str, info: &DriverInfo, o: &DriverOptions) -> Result<HyperV> {
+        let mac = o
+            .string(info, "hyperv-static-macaddress")?
+            .trim()
+            .to_string();
+        if !mac.is_empty() && !valid_mac(&mac) {
+            return Err(Error::invalid(format!(
+                "--hyperv-static-macaddress \"{mac}\" is not a MAC address"
+            )));
+        }
+        let switch = o.string(info, "hyperv-virtual-switch")?.trim().to_string();
+        if switch.chars().any(char::is_control) {
+            return Err(Error::invalid(
+                "--hyperv-virtual-switch contains control characters",
+            ));
+        }
+        let image = o.path(info, "hyperv-image")?;
+        if !image.is_empty() && !Path::new(&image).is_file() {
+            return Err(Error::invalid(format!(
+                "--hyperv-image \"{image}\" does not exist"
+            )));
+        }
+        Ok(HyperV {
+            cfg: HyperVConfig {
+                base: BaseFields {
+                    machine_name: name.to_string(),
+                    ssh_user: o.ssh_user(info, "hyperv-ssh-user")?,
+                    ssh_port: 22,
+                    ..Default::default()
+                },
+                switch,
+                cpus: o.int_in(info, "hyperv-cpu-count", 1, 64)?,
+                memory_mb: o.int_in(info, "hyperv-memory", 256, 1024 * 1024)?,
+                disk_mb: o.int_in(info, "hyperv-disk-size", 2000, 64 * 1024 * 1024)?,
+                base_image: image,
+                image_url: o.string(info, "hyperv-image-url")?.trim().to_string(),
+                mac,
+                vlan: o.int_in(info, "hyperv-vlan-id", 0, 4094)?,
+                fixed_memory: o.bool(info, "hyperv-disable-dynamic-memory")?,
+                ..Default::default()
+            },
+            dir: PathBuf::new(),
+        })
+    }
+
+    pub fn from_config(v: serde_json::Value, store_root: &Path) -> serde_json::Result<HyperV> {
+        let cfg: HyperVConfig = serde_json::from_value(v)?;
+        let dir = store_root.join("machines").join(&cfg.base.machine_name);
+        Ok(HyperV { cfg, dir })
+    }
+
+    fn vm(&self) -> String {
+        quote(&self.cfg.base.machine_name)
+    }
+
+    fn vm_state(&self, ps: &PowerShell) -> Result<MachineState> {
+        let s = ps
+            .run(&format!("( Hyper-V\\Get-VM {} ).state", self.vm()))
+            .map_err(|e| Error::driver(format!("Failed to find the VM status: {}", e.message())))?;
+        Ok(match s.as_str() {
+            "Running" => MachineState::Running,
+            "Off" => MachineState::Stopped,
+            "Paused" => MachineState::Paused,
+            "Saved" => MachineState::Saved,
+            "Starting" => MachineState::Starting,
+            "Stopping" => MachineState::Stopping,
+            _ => MachineState::None,
+        })
+    }
+
+    /// The switch to use: the named one (it must exist), else the first External switch.
+    fn choose_switch(&self, ps: &PowerShell) -> Result<String> {
+        if self.cfg.switch.is_empty() {
+            let out = ps.run("[Console]::OutputEncoding = [Text.Encoding]::UTF8; (Hyper-V\\Get-VMSwitch -SwitchType External).Name")?;
+            return out
+                .lines()
+                .next()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .ok_or_else(|| {
+                    Error::invalid("Hyper-V has no External virtual switch").with_hint(SWITCH_HINT)
+                });
+        }
+        let all = ps.run(
+            "[Console]::OutputEncoding = [Text.Encoding]::UTF8; (Hyper-V\\Get-VMSwitch).Name",
+        )?;
+        if all.lines().any(|l| l.trim() == self.cfg.switch) {
+            Ok(self.cfg.switch.clone())
+        } else {
+            Err(Error::invalid(format!(
+                "Hyper-V has no virtual switch \"{}\"",
+                self.cfg.switch
+            ))
+            .with_hint(SWITCH_HINT))
+        }
+    }
+
+    fn is_admin(ps: &PowerShell) -> Result<bool> {
+        Ok(ps.run("([Security.Principal.WindowsPrincipal][Security.Principal.WindowsIdentity]::GetCurrent()).IsInRole([Security.Principal.WindowsBuiltInRole] \"Administrator\")")? == "True")
+    }
+
+    /// The VM's first IPv4 address (the first one listed can be an IPv6 link-local address).
+    async fn wait_ip(&mut self, ps: &PowerShell, ctx: &DriverContext<'_>) -> Result<()> {
+        ctx.progress.log("Waiting for the VM's IP address...");
+        let deadline = Instant::now() + IP_TIMEOUT;
+        loop {
+            if self.vm_state(ps)? != MachineState::Running {
+                return Err(
+                    Error::driver("the VM is not running (it stopped while booting)")
+                        .with_hint("look at the VM's console in Hyper-V Manager"),
+                );
+            }
+            let out = ps.run(&format!(
+                "(( Hyper-V\\Get-VM {} ).networkadapters[0]).ipaddresses",
+                self.vm()
+            ))?;
+            if let Some(ip) = out
+                .lines()
+                .map(str::trim)
+                .find(|l| l.parse::<std::net::Ipv4Addr>().is_ok())
+            {
+                self.cfg.base.ip_address = ip.to_string();
+                ctx.progress.log(format!("The VM has {ip}"));
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(Error::timeout(format!(
+                    "the VM got no IPv4 address in {} s",
+                    IP_TIMEOUT.as_secs()
+                ))
+                .with_hint("check that the virtual switch reaches a DHCP server"));
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    async fn boot(&mut self, ctx: &DriverContext<'_>) -> Result<()> {
+        let ps = PowerShell::find()?;
+        ps.run(&format!("Hyper-V\\Start-VM {}", self.vm()))?;
+        self.wait_ip(&ps, ctx).await?;
+        super::cloud::wait_ssh(
+            &self.cfg.base.ip_address,
+            22,
+            "VM",
+            "check the VM's console in Hyper-V Manager",
+            ctx,
+        )
+        .await
+    }
+
+    async fn power_off(&self, ps: &PowerShell, turn_off: bool) -> Result<()> {
+        ps.run(&format!(
+            "Hyper-V\\Stop-VM {}{}",
+            self.vm(),
+            if turn_off { " -TurnOff" } else { "" }
+        ))?;
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while self.vm_state(ps)? == MachineState::Running {
+            if Instant::now() > deadline {
+                return Err(
+                    Error::timeout("the VM did not stop").with_hint("`berth kill` turns it off")
+                );
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Driver for HyperV {
+    fn name(&self) -> &'static str {
+        "hyperv"
+    }
+    fn config(&self) -> serde_json::Value {
+        serde_json::to_value(&self.cfg).unwrap_or_default()
+    }
+    fn address(&self) -> Result<String> {
+        self.cfg.base.address("VM")
+    }
+    fn engine_url(&self) -> Result<String> {
+        Ok(format!("tcp://{}:2376", self.address()?))
+    }
+    fn ssh_target(&self) -> Option<SshTarget> {
+        Some(self.cfg.base.ssh_target())
+    }
+    fn restart_kind(&self) -> RestartKind {
+        RestartKind::Machine
+    }
+
+    async fn pre_create_check(&self, _ctx: &DriverContext<'_>) -> Result<()> {
+        let ps = PowerShell::find()?;
+        if ps.run("@(Get-Module -ListAvailable hyper-v).Name | Get-Unique")? != "Hyper-V" {
+            return Err(Error::invalid("the Hyper-V PowerShell module is not available")
+                .with_hint("turn on Hyper-V: Enable-WindowsOptionalFeature -Online -FeatureName Microsoft-Hyper-V -All (as Administrator), then restart"));
+        }
+        let hv_admin = ps.run("([Security.Principal.WindowsPrincipal][Security.Principal.WindowsIdentity]::GetCurrent()).IsInRole(\"S-1-5-32-578\")")? == "True";
+        if !hv_admin && !Self::is_admin(&ps)? {
+            return Err(Error::invalid("Hyper-V commands need a Hyper-V Administrator or an Administrator")
+                .with_hint("add yourself to the \"Hyper-V Administrators\" group (then sign out and in), or run Berth as Administrator"));
+        }
+        self.choose_switch(&ps)?;
+        Ok(())
+    }
+
+    async fn create(&mut self, ctx: &DriverContext<'_>) -> Result<()> {
+        self.dir = ctx.machine_dir.to_path_buf();
+        let ps = PowerShell::find()?;
+        self.cfg.switch = self.choose_switch(&ps)?;
+        let base = if self.cfg.base_image.is_empty() {
+            let p = image::fetch(
+                &self.cfg.image_url,
+                None,
+                &ctx.store_root.join("cache").join("images"),
+                ctx.progress,
+            )
+            .await?;
+            self.cfg.base_image = p.display().to_string();
+            p
+        } else {
+            PathBuf::from(&self.cfg.base_image)
+        };
+        let (key, public) =
+            crate::ssh::generate_ed25519(ctx.machine_dir, &format!("berth-{}", ctx.name))?;
+        self.cfg.base.ssh_key_path = key.display().to_string();
+        self.cfg.instance_id = format!("berth-{}-{:08x}", ctx.name, rand::random::<u32>());
+        let iso = seed::nocloud_seed(
+            &seed::user_data(ctx.name, &self.cfg.base.ssh_user, &public),
+            &seed::meta_data(&self.cfg.instance_id, ctx.name),
+            None,
+        )?;
+        let seed_path = self.dir.join("seed.iso");
+        crate::fsutil::atomic_write(&seed_path, &iso, crate::fsutil::PUBLIC_MODE)?;
+
+        ctx.progress
+            .log(format!("Converting {} to the VM's disk", base.display()));
+        let fixed = self.dir.join("fixed.vhd");
+        let disk = self.dir.join("disk.vhd");
+        vhd::raw_to_fixed_vhd(&base, &fixed)?;
+        ps.run(&format!(
+            "Hyper-V\\Convert-VHD -Path {} -DestinationPath {} -VHDType Dynamic -DeleteSource",
+            quote(&fixed.display().to_string()),
+            quote(&disk.display().to_string())
+        ))?;
+        if Self::is_admin(&ps)? {
+            ps.run(&format!(
+                "Hyper-V\\Resize-VHD -Path {} -SizeBytes {}MB",
+                quote(&disk.display().to_string()),
+                self.cfg.disk_mb
+            ))?;
+        } else {
+            ctx.progress.warn("Not an Administrator: the disk keeps the image's size (Resize-VHD needs Administrator)");
+        }
+        let vm = self.vm();
+        ps.run(&format!(
+            "Hyper-V\\New-VM {vm} -Path {} -SwitchName {} -MemoryStartupBytes {}MB",
+            quote(&self.dir.display().to_string()),
+            quote(&self.cfg.switch),
+            self.cfg.memory_mb
+        ))?;
+        if self.cfg.fixed_memory {
+            ps.run(&format!(
+                "Hyper-V\\Set-VMMemory -VMName {vm} -DynamicMemoryEnabled $false"
+            ))?;
+        }
+        if self.cfg.cpus > 1 {
+            ps.run(&format!(
+                "Hyper-V\\Set-VMProcessor {vm} -Count {}",
+                self.cfg.cpus
+            ))?;
+        }
+        if !self.cfg.mac.is_empty() {
+            ps.run(&format!(
+                "Hyper-V\\Set-VMNetworkAdapter -VMName {vm} -StaticMacAddress {}",
+                quote(&self.cfg.mac)
+            ))?;
+        }
+        if self.cfg.vlan > 0 {
+            ps.run(&format!(
+                "Hyper-V\\Set-VMNetworkAdapterVlan -VMName {vm} -Access -VlanId {}",
+                self.cfg.vlan
+            ))?;
+        }
+        ps.run(&format!(
+            "Hyper-V\\Set-VMDvdDrive -VMName {vm} -Path {}",
+            quote(&seed_path.display().to_string())
+        ))?;
+        ps.run(&format!(
+            "Hyper-V\\Add-VMHardDiskDrive -VMName {vm} -Path {}",
+            quote(&disk.display().to_string())
+        ))?;
+        ctx.progress.log(format!(
+            "Created Hyper-V VM on switch \"{}\"",
+            self.cfg.switch
+        ));
+        self.boot(ctx).await
+    }
+
+    async fn state(&self, _timeout: Duration) -> MachineState {
+        match PowerShell::find().and_then(|ps| self.vm_state(&ps)) {
+            Ok(s) => s,
+            Err(_) => MachineState::Error,
+        }
+    }
+    async fn start(&mut self, ctx: &DriverContext<'_>) -> Result<()> {
+        self.boot(ctx).await
+    }
+    async fn stop(&mut self, _ctx: &DriverContext<'_>) -> Result<()> {
+        self.power_off(&PowerShell::find()?, false).await
+    }
+    async fn kill(&mut self, _ctx: &DriverContext<'_>) -> Result<()> {
+        self.power_off(&PowerShell::find()?, true).await
+    }
+    async fn restart(&mut self, ctx: &DriverContext<'_>) -> Result<()> {
+        self.power_off(&PowerShell::find()?, false).await?;
+        self.boot(ctx).await
+    }
+    async fn remove(&mut self, ctx: &DriverContext<'_>) -> Result<()> {
+        let ps = PowerShell::find()?;
+        let exists = ps.run(&format!(
+            "@(Hyper-V\\Get-VM -Name {} -ErrorAction SilentlyContinue).Count",
+            self.vm()
+        ))?;
+        if exists.trim() == "0" {
+            return Ok(());
+        }
+        if matches!(
+            self.vm_state(&ps)?,
+            MachineState::Running | MachineState::Paused | MachineState::Starting
+        ) {
+            self.power_off(&ps, true).await?;
+        }
+        ps.run(&format!("Hyper-V\\Remove-VM {} -Force", self.vm()))?;
+        ctx.progress.log(format!(
+            "Deleted Hyper-V VM \"{}\"",
+            self.cfg.base.machine_name
+        ));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::drivers::cloud::test_options as opts;
+
+    #[test]
+    fn options_and_quoting() {
+        let info = info();
+        let h = HyperV::from_options("dev", &info, &opts(&[])).unwrap();
+        assert_eq!(
+            (h.cfg.cpus, h.cfg.memory_mb, h.cfg.disk_mb),
+            (2, 2048, 20000)
+        );
+        assert_eq!(quote("it's"), "'it''s'");
+        for bad in [
+            ("hyperv-static-macaddress", "00:11"),
+            ("hyperv-vlan-id", "5000"),
+            ("hyperv-memory", "1"),
+        ] {
+            assert!(
+                HyperV::from_options("m", &info, &opts(&[bad])).is_err(),
+                "{bad:?}"
+            );
+        }
+        assert!(
+            HyperV::from_options(
+                "m",
+                &info,
+                &opts(&[("hyperv-static-macaddress", "00-15-5D-01-02-03")])
+            )
+            .is_ok()
+        );
+    }
+}
