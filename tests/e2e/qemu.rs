@@ -106,7 +106,10 @@ fn a_vm_from_create_to_rm() {
     assert!(b.machine_dir("vm").join("disk.qcow2").is_file());
     assert!(b.machine_dir("vm").join("seed.iso").is_file());
 
+    assert_eq!(b.ok(&["ip", "vm"]).trim(), "127.0.0.1");
     // Docker over TLS through the forwarded port, and a container from an imported image.
+    let o = b.shell("eval \"$(berth env vm)\" && docker version --format '{{.Server.Version}}'");
+    assert_ok(&o, "docker version");
     import_busybox(&b, "vm");
     let o = b.shell("eval \"$(berth env vm)\" && docker run --rm berth-test/busybox sh -c 'echo hello from $(cat /proc/sys/kernel/hostname)'");
     assert_ok(&o, "docker run");
@@ -125,6 +128,17 @@ fn a_vm_from_create_to_rm() {
     let o = b.shell("eval \"$(berth env vm)\" && docker image ls --format '{{.Repository}}'");
     assert_ok(&o, "docker after start");
     assert!(stdout(&o).contains("berth-test/busybox"), "{}", text(&o));
+
+    // restart: a clean shutdown and a boot, Docker back on the same endpoint.
+    assert_ok(&b.run(&["restart", "vm"]), "restart");
+    assert_eq!(
+        b.ok(&["url", "vm"]).trim(),
+        format!("tcp://127.0.0.1:{url}")
+    );
+    assert_ok(
+        &b.shell("eval \"$(berth env vm)\" && docker info --format '{{.Name}}'"),
+        "docker after restart",
+    );
 
     // kill pulls the plug; rm leaves no process and no files.
     assert_ok(&b.run(&["kill", "vm"]), "kill");

@@ -312,6 +312,17 @@ describe('Berth desktop app', { timeout: 240000 }, () => {
 
     // AWS EC2 too: the main options first, the rest folded under "More AWS EC2 options".
     await button('New machine').click()
+    // The local VM column: QEMU is ready (the suite installs it); VirtualBox and Hyper-V say
+    // what they need.
+    const card = async (title) => {
+      const b = await waitFor(`the ${title} card`, async () => (await driver.findElements(By.xpath(`//button[.//strong[normalize-space()='${title}']]`)))[0])
+      return { enabled: await b.isEnabled(), text: await b.getText() }
+    }
+    assert.equal((await card('QEMU virtual machine')).enabled, true)
+    const vbox = await card('VirtualBox virtual machine')
+    assert.equal(vbox.enabled, false)
+    assert.match(vbox.text, /install VirtualBox/)
+    assert.match((await card('Hyper-V virtual machine')).text, /Windows/)
     await (await waitFor('the AWS EC2 card', async () => {
       const b = await driver.findElements(By.xpath("//button[.//strong[normalize-space()='AWS EC2']]"))
       return b.length && (await b[0].isEnabled()) && b[0]

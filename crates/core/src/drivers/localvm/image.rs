@@ -10,9 +10,14 @@ use tokio::io::AsyncWriteExt;
 use crate::error::{Error, ErrorKind, Result};
 use crate::progress::Progress;
 
-/// Debian 12's generic cloud image (cloud-init, a kernel with virtio): small and current.
+/// Debian 12's generic cloud image (cloud-init, a kernel with virtio) for this computer's
+/// architecture: small and current.
+#[cfg(not(target_arch = "aarch64"))]
 pub const DEFAULT_IMAGE_URL: &str =
     "https://cloud.debian.org/images/cloud/bookworm/latest/debian-12-genericcloud-amd64.qcow2";
+#[cfg(target_arch = "aarch64")]
+pub const DEFAULT_IMAGE_URL: &str =
+    "https://cloud.debian.org/images/cloud/bookworm/latest/debian-12-genericcloud-arm64.qcow2";
 
 /// A checksum: the algorithm and the expected hex digest.
 #[derive(Debug, Clone, PartialEq)]

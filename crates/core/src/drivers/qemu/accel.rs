@@ -80,9 +80,19 @@ pub fn native_accel() -> &'static str {
 fn native_present() -> bool {
     match std::env::consts::OS {
         "linux" => Path::new("/dev/kvm").exists(),
-        // hvf and whpx have no device node; the probe decides.
+        "macos" => std::process::Command::new("sysctl")
+            .args(["-n", "kern.hv_support"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "1")
+            .unwrap_or(false),
+        // whpx has no device node; the probe decides.
         _ => true,
     }
+}
+
+/// The probe is an x86 boot sector; on ARM hosts the presence test has to do.
+fn can_probe() -> bool {
+    cfg!(target_arch = "x86_64")
 }
 
 /// Boots the probe under `accel`; true if it exited as planned within `timeout`.
@@ -144,7 +154,7 @@ pub fn choose(qemu: &Path, wanted: &str, work_dir: &Path) -> Result<(String, Opt
         "tcg" => Ok(("tcg".into(), None)),
         "auto" => {
             let native = native_accel();
-            if native_present() && probe(qemu, native, work_dir, PROBE_TIMEOUT) {
+            if native_present() && (!can_probe() || probe(qemu, native, work_dir, PROBE_TIMEOUT)) {
                 return Ok((native.into(), None));
             }
             Ok((
@@ -155,7 +165,7 @@ pub fn choose(qemu: &Path, wanted: &str, work_dir: &Path) -> Result<(String, Opt
             ))
         }
         accel => {
-            if probe(qemu, accel, work_dir, PROBE_TIMEOUT) {
+            if !can_probe() || probe(qemu, accel, work_dir, PROBE_TIMEOUT) {
                 Ok((accel.into(), None))
             } else {
                 Err(Error::invalid(format!(

@@ -31,6 +31,33 @@ pub struct Qemu {
     dir: PathBuf,
 }
 
+/// The machine type: q35 on x86-64, virt on ARM (Apple Silicon, ARM Linux).
+fn machine_type() -> &'static str {
+    if cfg!(target_arch = "aarch64") {
+        "virt"
+    } else {
+        "q35"
+    }
+}
+
+/// UEFI firmware for ARM guests, where the usual packages put it (Homebrew, Debian, Fedora).
+fn arm_firmware() -> Option<PathBuf> {
+    if !cfg!(target_arch = "aarch64") {
+        return None;
+    }
+    [
+        "/opt/homebrew/share/qemu/edk2-aarch64-code.fd",
+        "/usr/local/share/qemu/edk2-aarch64-code.fd",
+        "/usr/share/qemu/edk2-aarch64-code.fd",
+        "/usr/share/qemu-efi-aarch64/QEMU_EFI.fd",
+        "/usr/share/AAVMF/AAVMF_CODE.fd",
+        "/usr/share/edk2/aarch64/QEMU_EFI.fd",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.is_file())
+}
+
 /// A free TCP port on 127.0.0.1 (the OS picks it; QEMU binds it a moment later).
 fn free_port() -> Result<u16> {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -255,7 +282,7 @@ impl Qemu {
             "-name".into(),
             format!("berth-{}", c.base.machine_name),
             "-machine".into(),
-            format!("q35,accel={}", c.accel),
+            format!("{},accel={}", machine_type(), c.accel),
             "-cpu".into(),
             cpu.into(),
             "-smp".into(),
@@ -289,6 +316,12 @@ impl Qemu {
             self.pidfile().display().to_string(),
             "-daemonize".into(),
         ];
+        if c.kernel.is_empty()
+            && let Some(fw) = arm_firmware()
+        {
+            // ARM's virt machine has no BIOS: UEFI firmware boots the cloud image.
+            a.extend(["-bios".into(), fw.display().to_string()]);
+        }
         if !c.kernel.is_empty() {
             a.extend([
                 "-kernel".into(),

@@ -80,6 +80,11 @@ pub fn pick_address(host: Ipv4Addr, prefix: u8, used: &[String]) -> Result<Ipv4A
         .ok_or_else(|| Error::invalid("the host-only network has no free address left"))
 }
 
+/// PowerShell's answer to `(Get-CimInstance Win32_ComputerSystem).HypervisorPresent`.
+fn hypervisor_present(answer: &str) -> bool {
+    answer.trim().eq_ignore_ascii_case("true")
+}
+
 fn vtx_problem(log: &str) -> bool {
     (log.contains("VT-x is disabled") && !log.contains("falling back to raw-mode"))
         || log.contains("the host CPU does NOT support HW virtualization")
@@ -362,7 +367,27 @@ impl VirtualBox {
     }
 
     fn check_vtx(&self) -> Result<()> {
-        if self.cfg.no_vtx_check || !cfg!(target_os = "linux") {
+        if self.cfg.no_vtx_check {
+            return Ok(());
+        }
+        if cfg!(windows) {
+            // VirtualBox cannot use VT-x while Windows' hypervisor holds it.
+            let out = std::process::Command::new("powershell")
+                .args([
+                    "-NoProfile",
+                    "-NonInteractive",
+                    "(Get-CimInstance Win32_ComputerSystem).HypervisorPresent",
+                ])
+                .output();
+            if let Ok(o) = out
+                && hypervisor_present(&String::from_utf8_lossy(&o.stdout))
+            {
+                return Err(Error::invalid("Hyper-V is on: VirtualBox cannot start 64-bit VMs beside it")
+                    .with_hint("use the hyperv driver, or turn Hyper-V off (bcdedit /set hypervisorlaunchtype off, then restart); --virtualbox-no-vtx-check skips this check"));
+            }
+            return Ok(());
+        }
+        if !cfg!(target_os = "linux") {
             return Ok(());
         }
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
@@ -614,6 +639,7 @@ mod tests {
             "{nc}"
         );
         assert!(vtx_problem("00:00:01 Power up failed (VERR_VMX_NO_VMX)"));
+        assert!(hypervisor_present("True\r\n") && !hypervisor_present("False"));
         assert!(!vtx_problem("all fine"));
     }
 }
