@@ -142,6 +142,25 @@ fn privileges_and_switches_are_checked_first() {
         assert_fails_with(&o, needle, &format!("{env:?} {extra:?}"));
         assert!(!b.machine_dir("pre").exists());
     }
+    // A VM of the user's with the machine's name: refused, and that VM is left alone.
+    std::fs::write(
+        fake.tool.dir.path().join("state.json"),
+        r#"{"vms": {"mine": {"state": "Running", "dvd": null, "disks": []}}}"#,
+    )
+    .expect("state");
+    let o = fake.create(&b, &[], "mine", &[]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert_fails_with(&o, "already has a VM named \"mine\"", "name taken");
+    assert_eq!(fake.tool.vms()["mine"]["state"], "Running");
+    assert!(
+        !fake
+            .tool
+            .calls()
+            .iter()
+            .any(|c| c.contains("Stop-VM") || c.contains("Remove-VM"))
+    );
+    std::fs::remove_file(fake.tool.dir.path().join("state.json")).expect("reset");
+
     // A Hyper-V Administrator who is not a Windows Administrator may create (the disk keeps
     // the image's size: Resize-VHD needs Administrator); the Internal switch can be named.
     let o = fake.create(

@@ -201,6 +201,17 @@ fn pre_create_checks_fail_before_anything_is_made() {
         assert_eq!(o.status.code(), Some(3), "{}", text(&o));
         assert_fails_with(&o, "--virtualbox-no-vtx-check", "no VT-x");
     }
+    // A VM of the user's with the machine's name: refused, and that VM is left alone.
+    std::fs::write(
+        fake.tool.dir.path().join("state.json"),
+        r#"{"vms": {"mine": {"state": "running", "base": "/nonexistent", "settings": {}, "natpf": []}}, "hostonlyifs": [], "media": []}"#,
+    )
+    .expect("state");
+    let o = fake.create(&b, &[], "mine", &[]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert_fails_with(&o, "already has a VM named \"mine\"", "name taken");
+    assert_eq!(fake.vms()["mine"]["state"], "running");
+    std::fs::remove_file(fake.tool.dir.path().join("state.json")).expect("reset");
     fake.tool.clear();
     let o = fake.create(
         &b,

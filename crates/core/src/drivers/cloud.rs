@@ -44,18 +44,24 @@ pub fn read_user_data(
         return Ok(None);
     }
     let p = Path::new(path);
-    let bytes = std::fs::read(p).map_err(|e| {
+    let unreadable = |e: std::io::Error| {
         Error::invalid(format!(
             "user-data file \"{}\" could not be read: {e}",
             p.display()
         ))
         .with_hint(format!("pass an existing cloud-init file with --{flag}"))
-    })?;
+    };
+    // Read at most one byte past the limit: a huge file (or a device) is refused, not loaded.
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(std::fs::File::open(p).map_err(unreadable)?, limit + 1),
+        &mut bytes,
+    )
+    .map_err(unreadable)?;
     if bytes.len() as u64 > limit {
         return Err(Error::invalid(format!(
-            "user-data file \"{}\" is {} bytes; {provider} takes at most {} KiB",
+            "user-data file \"{}\" is over {} KiB, the most {provider} takes",
             p.display(),
-            bytes.len(),
             limit / 1024
         )));
     }

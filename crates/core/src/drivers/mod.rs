@@ -472,6 +472,9 @@ pub fn load_driver(machine: &Machine, store_root: &Path) -> Result<Box<dyn Drive
         "virtualbox" => Ok(Box::new(
             virtualbox::VirtualBox::from_config(machine.driver.clone(), store_root).map_err(bad)?,
         )),
+        "hyperv" => Ok(Box::new(
+            hyperv::HyperV::from_config(machine.driver.clone(), store_root).map_err(bad)?,
+        )),
         other => Err(Error::store(format!(
             "machine \"{}\" uses the driver \"{other}\", which this Berth does not have",
             machine.name
@@ -543,6 +546,25 @@ mod tests {
         assert!(o.port(&info, "generic-ssh-port").is_err());
         o.set("virtualbox-memory", OptionValue::Str("1".into()));
         assert!(o.check_known(&info).is_err());
+    }
+
+    /// What create stores, every driver can load again (ls, start, rm depend on it).
+    #[test]
+    fn every_driver_loads_what_it_stored() {
+        let root = tempfile::tempdir().unwrap();
+        for d in catalog() {
+            let mut o = DriverOptions::default();
+            match d.name {
+                "generic" => o.set("generic-ip-address", OptionValue::Str("10.0.0.2".into())),
+                "none" => o.set("url", OptionValue::Str("tcp://10.0.0.2:2376".into())),
+                _ => {}
+            }
+            let drv = new_driver(d.name, "m", &o).unwrap_or_else(|e| panic!("{}: {e}", d.name));
+            let m = Machine::new("m", drv.name(), drv.config(), Default::default());
+            let back = load_driver(&m, root.path()).unwrap_or_else(|e| panic!("{}: {e}", d.name));
+            assert_eq!(back.name(), d.name);
+            assert_eq!(back.config(), drv.config(), "{}", d.name);
+        }
     }
 
     #[test]

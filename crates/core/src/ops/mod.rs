@@ -645,7 +645,11 @@ impl Berth {
         }
         progress.step("start", format!("Starting \"{name}\""));
         let dir = self.store.machine_dir(name);
-        d.start(&self.ctx(name, &dir, progress.as_ref())).await?;
+        let started = d.start(&self.ctx(name, &dir, progress.as_ref())).await;
+        // Saved either way: a VM that launched and then failed may have moved its ports.
+        m.driver = d.config();
+        self.store.save(&mut m)?;
+        started?;
         self.wait_for_state(d.as_ref(), MachineState::Running, Duration::from_secs(180))
             .await?;
         self.after_boot(&mut m, d.as_ref(), progress).await
@@ -710,11 +714,15 @@ impl Berth {
             }
             RestartKind::Machine => {
                 progress.step("restart", format!("Restarting \"{name}\""));
-                if d.state(Duration::from_secs(5)).await == MachineState::Running {
-                    d.restart(&self.ctx(name, &dir, progress.as_ref())).await?;
+                let ctx = self.ctx(name, &dir, progress.as_ref());
+                let booted = if d.state(Duration::from_secs(5)).await == MachineState::Running {
+                    d.restart(&ctx).await
                 } else {
-                    d.start(&self.ctx(name, &dir, progress.as_ref())).await?;
-                }
+                    d.start(&ctx).await
+                };
+                m.driver = d.config();
+                self.store.save(&mut m)?;
+                booted?;
                 self.wait_for_state(d.as_ref(), MachineState::Running, Duration::from_secs(180))
                     .await?;
                 self.after_boot(&mut m, d.as_ref(), progress).await

@@ -96,8 +96,15 @@ impl AmazonEc2 {
             let subnet = client
                 .subnets(&p)
                 .await
-                .ok()
-                .and_then(|s| s.into_iter().find(|s| s.id == self.cfg.subnet_id))
+                .or_else(|e| {
+                    if e.kind() == ErrorKind::NotFound {
+                        Ok(vec![])
+                    } else {
+                        Err(e)
+                    }
+                })?
+                .into_iter()
+                .find(|s| s.id == self.cfg.subnet_id)
                 .ok_or_else(|| {
                     Error::invalid(format!(
                         "AWS has no subnet {} in {}",
@@ -253,7 +260,7 @@ impl AmazonEc2 {
                 })
                 .collect();
             if !missing.is_empty() {
-                client.authorize_ingress(&id, &missing).await?;
+                until_visible(|| client.authorize_ingress(&id, &missing)).await?;
                 let ports: Vec<String> = missing
                     .iter()
                     .map(|r| format!("{}/{}", r.from, r.protocol))

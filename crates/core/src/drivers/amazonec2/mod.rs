@@ -75,6 +75,24 @@ fn state_of(ec2_state: &str) -> MachineState {
 
 use super::cloud::gone_is_fine;
 
+/// Retries a call that fails with "not found" for up to 20 s: EC2 makes new key pairs, groups
+/// and instances visible to other calls a moment after it created them.
+pub(super) async fn until_visible<T, F, Fut>(mut call: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match call().await {
+            Err(e) if e.kind() == ErrorKind::NotFound && Instant::now() < deadline => {
+                tokio::time::sleep(POLL).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 impl AmazonEc2 {
     pub fn from_config(v: serde_json::Value, store_root: &Path) -> serde_json::Result<Self> {
         Ok(AmazonEc2 {
@@ -242,7 +260,15 @@ impl AmazonEc2 {
         ));
         let deadline = Instant::now() + RUNNING_TIMEOUT;
         loop {
-            let i = client.instance(&self.cfg.instance_id).await?;
+            // EC2 is eventually consistent: a new instance can be "not found" for a moment.
+            let i = match client.instance(&self.cfg.instance_id).await {
+                Ok(i) => i,
+                Err(e) if e.kind() == ErrorKind::NotFound && Instant::now() < deadline => {
+                    tokio::time::sleep(POLL).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             if matches!(i.state.as_str(), "shutting-down" | "terminated") {
                 return Err(Error::driver(format!(
                     "instance {} ended ({}) before it ran",
@@ -435,7 +461,8 @@ impl Driver for AmazonEc2 {
         let vpc = prepared.vpc_id.clone();
         self.security_groups(&client, &vpc, ctx).await?;
         let params = self.launch_params(&prepared)?;
-        let instance = client.run_instance(&params).await?;
+        // The key pair and group just made may not be visible to RunInstances yet.
+        let instance = until_visible(|| client.run_instance(&params)).await?;
         self.cfg.instance_id = instance.id.clone();
         ctx.progress.log(format!(
             "Launched {}instance {} ({}, {}, {})",
@@ -503,12 +530,13 @@ impl Driver for AmazonEc2 {
         let client = self.client(Some(ctx.store_root))?;
         let ids = self.live_instances(&client).await?;
         for id in &ids {
-            gone_is_fine(
-                client
-                    .instance_action("TerminateInstances", id, false)
-                    .await,
-            )?;
-            ctx.progress.log(format!("Terminated instance {id}"));
+            match client.instance_action("TerminateInstances", id, false).await {
+                Ok(()) => ctx.progress.log(format!("Terminated instance {id}")),
+                Err(e) if e.kind() == ErrorKind::NotFound => ctx.progress.warn(format!(
+                    "AWS does not know instance {id} with these keys: it was terminated already, or the keys belong to another account than the one that made it"
+                )),
+                Err(e) => return Err(e),
+            }
         }
         let mut groups = self.cfg.created_security_group_ids.clone();
         if !self.cfg.machine_id.is_empty() {

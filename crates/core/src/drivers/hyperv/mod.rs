@@ -153,11 +153,23 @@ pub struct HyperVConfig {
     pub fixed_memory: bool,
     #[serde(rename = "InstanceID", default)]
     pub instance_id: String,
+    /// Berth made the VM (rm and rollback touch no VM Berth did not make).
+    #[serde(rename = "VMCreated", default)]
+    pub vm_created: bool,
 }
 
 /// A PowerShell single-quoted string ('' escapes ').
 pub fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
+    // PowerShell also takes the typographic single quotes as quotes: double them too.
+    let mut out = String::from("'");
+    for c in s.chars() {
+        if matches!(c, '\'' | '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}') {
+            out.push(c);
+        }
+        out.push(c);
+    }
+    out.push('\'');
+    out
 }
 
 pub struct PowerShell {
@@ -274,6 +286,17 @@ impl HyperV {
 
     fn vm(&self) -> String {
         quote(&self.cfg.base.machine_name)
+    }
+
+    /// How many VMs have this machine's name (an error if Hyper-V cannot be asked).
+    fn count_vms(&self, ps: &PowerShell) -> Result<usize> {
+        let out = ps.run(&format!(
+            "@(Hyper-V\\Get-VM | Where-Object {{ $_.Name -eq {} }}).Count",
+            self.vm()
+        ))?;
+        out.trim()
+            .parse()
+            .map_err(|_| Error::driver(format!("Hyper-V answered \"{out}\" when counting VMs")))
     }
 
     fn vm_state(&self, ps: &PowerShell) -> Result<MachineState> {
@@ -424,6 +447,13 @@ impl Driver for HyperV {
                 .with_hint("add yourself to the \"Hyper-V Administrators\" group (then sign out and in), or run Berth as Administrator"));
         }
         self.choose_switch(&ps)?;
+        if self.count_vms(&ps)? > 0 {
+            return Err(Error::invalid(format!(
+                "Hyper-V already has a VM named \"{}\"",
+                self.cfg.base.machine_name
+            ))
+            .with_hint("pick another machine name (Berth names the VM after the machine)"));
+        }
         Ok(())
     }
 
@@ -448,8 +478,13 @@ impl Driver for HyperV {
             crate::ssh::generate_ed25519(ctx.machine_dir, &format!("berth-{}", ctx.name))?;
         self.cfg.base.ssh_key_path = key.display().to_string();
         self.cfg.instance_id = format!("berth-{}-{:08x}", ctx.name, rand::random::<u32>());
+        // Hyper-V learns the guest's address from its KVP daemon (Debian's hyperv-daemons).
+        let user_data = format!(
+            "{}packages:\n  - hyperv-daemons\n",
+            seed::user_data(ctx.name, &self.cfg.base.ssh_user, &public)
+        );
         let iso = seed::nocloud_seed(
-            &seed::user_data(ctx.name, &self.cfg.base.ssh_user, &public),
+            &user_data,
             &seed::meta_data(&self.cfg.instance_id, ctx.name),
             None,
         )?;
@@ -482,6 +517,7 @@ impl Driver for HyperV {
             quote(&self.cfg.switch),
             self.cfg.memory_mb
         ))?;
+        self.cfg.vm_created = true;
         if self.cfg.fixed_memory {
             ps.run(&format!(
                 "Hyper-V\\Set-VMMemory -VMName {vm} -DynamicMemoryEnabled $false"
@@ -540,12 +576,12 @@ impl Driver for HyperV {
         self.boot(ctx).await
     }
     async fn remove(&mut self, ctx: &DriverContext<'_>) -> Result<()> {
+        if !self.cfg.vm_created {
+            // Create stopped before New-VM: any VM of this name is not ours.
+            return Ok(());
+        }
         let ps = PowerShell::find()?;
-        let exists = ps.run(&format!(
-            "@(Hyper-V\\Get-VM -Name {} -ErrorAction SilentlyContinue).Count",
-            self.vm()
-        ))?;
-        if exists.trim() == "0" {
+        if self.count_vms(&ps)? == 0 {
             return Ok(());
         }
         if matches!(
@@ -577,6 +613,7 @@ mod tests {
             (2, 2048, 20000)
         );
         assert_eq!(quote("it's"), "'it''s'");
+        assert_eq!(quote("O\u{2019}Brien"), "'O\u{2019}\u{2019}Brien'");
         for bad in [
             ("hyperv-static-macaddress", "00:11"),
             ("hyperv-vlan-id", "5000"),

@@ -46,15 +46,16 @@ impl Checksum {
     }
 }
 
-/// The line for `file` in a SHA256SUMS / SHA512SUMS file (`HEX  name` or `HEX *name`).
+/// The line for `file` in a SHA256SUMS / SHA512SUMS file (`HEX  name` or `HEX *name`); a
+/// digest that is not the algorithm's length in hex does not count.
 pub fn find_in_sums(sums: &str, file: &str, algo: &str) -> Option<Checksum> {
     sums.lines().find_map(|l| {
         let (hex, name) = l.trim().split_once(char::is_whitespace)?;
         let name = name.trim().trim_start_matches('*');
-        (name == file).then(|| Checksum {
-            algo: algo.into(),
-            hex: hex.to_ascii_lowercase(),
-        })
+        if name != file {
+            return None;
+        }
+        Checksum::parse(&format!("{algo}:{hex}")).ok()
     })
 }
 
@@ -100,7 +101,8 @@ async fn get_text(client: &reqwest::Client, url: &str) -> Result<Option<String>>
 /// The published checksum of `url`: SHA512SUMS, else SHA256SUMS, in the same directory.
 async fn published_checksum(client: &reqwest::Client, url: &str) -> Result<Checksum> {
     let name = file_name(url)?;
-    let dir = &url[..url.len() - name.len()];
+    let base = url.split(['?', '#']).next().unwrap_or(url);
+    let dir = &base[..base.rfind('/').map_or(0, |i| i + 1)];
     for (sums, algo) in [("SHA512SUMS", "sha512"), ("SHA256SUMS", "sha256")] {
         if let Some(text) = get_text(client, &format!("{dir}{sums}")).await?
             && let Some(c) = find_in_sums(&text, &name, algo)
@@ -154,6 +156,8 @@ pub async fn fetch(
 ) -> Result<PathBuf> {
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(15))
+        // No whole-request limit (images are big), but a stalled server does not hang create.
+        .read_timeout(Duration::from_secs(60))
         .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| http_error(url, e))?;
@@ -269,6 +273,7 @@ mod tests {
             "b".repeat(64)
         );
         assert!(find_in_sums(&sums, "none.qcow2", "sha256").is_none());
+        assert!(find_in_sums("abc  short.qcow2\n", "short.qcow2", "sha256").is_none());
         assert!(file_name("https://x/y/").is_err());
         assert_eq!(file_name("https://x/a.qcow2?sig=1").unwrap(), "a.qcow2");
     }

@@ -77,8 +77,12 @@ fn tool_error(what: &str, out: &std::process::Output) -> Error {
     ))
 }
 
-/// Whether process `pid` is alive and is this machine's QEMU (guards against PID reuse).
+/// Whether process `pid` is alive and is this machine's QEMU: its command line names the
+/// machine's disk (a PID file outlives reboots and PIDs get reused).
 fn qemu_alive(pid: u32, disk: &Path) -> bool {
+    if pid <= 1 || pid > i32::MAX as u32 {
+        return false;
+    }
     #[cfg(target_os = "linux")]
     {
         std::fs::read(format!("/proc/{pid}/cmdline"))
@@ -87,9 +91,11 @@ fn qemu_alive(pid: u32, disk: &Path) -> bool {
     }
     #[cfg(all(unix, not(target_os = "linux")))]
     {
-        let _ = disk;
-        // SAFETY: signal 0 only checks that the process exists.
-        unsafe { libc::kill(pid as i32, 0) == 0 }
+        Command::new("ps")
+            .args(["-o", "command=", "-p", &pid.to_string()])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).contains(&*disk.to_string_lossy()))
+            .unwrap_or(false)
     }
     #[cfg(not(unix))]
     {
@@ -270,6 +276,8 @@ impl Qemu {
 
     fn qemu_args(&self) -> Vec<String> {
         let c = &self.cfg;
+        // QEMU splits option values at commas; a comma in a path is written twice.
+        let path = |p: PathBuf| p.display().to_string().replace(',', ",,");
         let mut net = format!(
             "user,id=net0,hostfwd=tcp:127.0.0.1:{}-:22,hostfwd=tcp:127.0.0.1:{}-:2376",
             c.base.ssh_port, c.engine_port
@@ -295,12 +303,12 @@ impl Qemu {
             "-drive".into(),
             format!(
                 "file={},if=virtio,format=qcow2,discard=unmap",
-                self.disk().display()
+                path(self.disk())
             ),
             "-drive".into(),
             format!(
                 "file={},if=virtio,format=raw,readonly=on",
-                self.seed().display()
+                path(self.seed())
             ),
             "-netdev".into(),
             net,
@@ -309,9 +317,9 @@ impl Qemu {
             "-device".into(),
             "virtio-rng-pci".into(),
             "-serial".into(),
-            format!("file:{}", self.serial_log().display()),
+            format!("file:{}", path(self.serial_log())),
             "-qmp".into(),
-            format!("unix:{},server=on,wait=off", self.qmp_socket().display()),
+            format!("unix:{},server=on,wait=off", path(self.qmp_socket())),
             "-pidfile".into(),
             self.pidfile().display().to_string(),
             "-daemonize".into(),
@@ -418,10 +426,13 @@ impl Qemu {
             Err(e) => Err(e),
         };
         if quit.is_err() || !self.wait_exit(Duration::from_secs(10)).await {
+            // Checked again right before the signal: still this machine's QEMU.
             #[cfg(unix)]
-            // SAFETY: pid was checked to be this machine's QEMU just above.
-            unsafe {
-                libc::kill(pid as i32, libc::SIGKILL);
+            if self.pid() == Some(pid) {
+                // SAFETY: a plain kill(2) of a process checked to be this machine's QEMU.
+                unsafe {
+                    libc::kill(pid as i32, libc::SIGKILL);
+                }
             }
             self.wait_exit(Duration::from_secs(10)).await;
         }
@@ -463,6 +474,10 @@ impl Driver for Qemu {
             return Err(Error::invalid(
                 "the qemu driver needs a Unix host in this version of Berth",
             ));
+        }
+        if cfg!(target_arch = "aarch64") && self.cfg.kernel.is_empty() && arm_firmware().is_none() {
+            return Err(Error::invalid("no UEFI firmware for ARM VMs was found")
+                .with_hint("install it: brew install qemu (macOS), sudo apt install qemu-efi-aarch64 (Debian/Ubuntu)"));
         }
         ctx.progress.log(format!("QEMU: {}", qemu.display()));
         Ok(())

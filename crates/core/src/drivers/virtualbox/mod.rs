@@ -171,12 +171,14 @@ impl VirtualBox {
         Ok(())
     }
 
-    fn create_vm(&self, vbox: &VBox) -> Result<()> {
-        let n = self.vm_name();
+    fn create_vm(&mut self, vbox: &VBox) -> Result<()> {
+        let name = self.vm_name().to_string();
+        let n = name.as_str();
         let (cpus, mem) = (self.cfg.cpus.to_string(), self.cfg.memory_mb.to_string());
         let dir = self.dir.to_string_lossy();
         let serial = self.serial_log().to_string_lossy().to_string();
         vbox.run(&["createvm", "--basefolder", &dir, "--name", n, "--register"])?;
+        self.cfg.vm_created = true;
         vbox.run(&[
             "modifyvm",
             n,
@@ -440,6 +442,17 @@ impl Driver for VirtualBox {
             }
         }
         self.check_vtx()?;
+        match vbox.run(&["showvminfo", self.vm_name(), "--machinereadable"]) {
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+            Ok(_) => {
+                return Err(Error::invalid(format!(
+                    "VirtualBox already has a VM named \"{}\"",
+                    self.vm_name()
+                ))
+                .with_hint("pick another machine name (Berth names the VM after the machine)"));
+            }
+        }
         let (host, _) = options::parse_cidr(&self.cfg.hostonly_cidr)?;
         let ifs = vbox::parse_hostonlyifs(&vbox.run(&["list", "hostonlyifs"])?);
         for (i, a) in ifs.iter().enumerate() {
@@ -540,6 +553,20 @@ impl Driver for VirtualBox {
             MachineState::Paused => vbox
                 .run(&["controlvm", self.vm_name(), "resume"])
                 .map(|_| ()),
+            // A saved VM keeps its settings (and refuses changes): just resume it.
+            MachineState::Saved => {
+                vbox.run(&["startvm", self.vm_name(), "--type", &self.cfg.ui_type])?;
+                let alive = || matches!(self.vm_state(&vbox), Ok(MachineState::Running));
+                super::localvm::wait_sshd(
+                    self.cfg.base.ssh_port,
+                    BOOT_TIMEOUT,
+                    false,
+                    ctx,
+                    alive,
+                    || self.boot_hint(),
+                )
+                .await
+            }
             _ => self.boot(ctx).await,
         }
     }
@@ -579,6 +606,10 @@ impl Driver for VirtualBox {
     async fn remove(&mut self, ctx: &DriverContext<'_>) -> Result<()> {
         if self.dir.as_os_str().is_empty() {
             self.dir = ctx.machine_dir.to_path_buf();
+        }
+        if !self.cfg.vm_created {
+            // Create stopped before registering a VM: any VM of this name is not ours.
+            return Ok(());
         }
         let vbox = VBox::new()?;
         let n = self.vm_name().to_string();

@@ -166,6 +166,9 @@ pub struct VBoxConfig {
     pub hostonly_mac: String,
     #[serde(rename = "InstanceID", default)]
     pub instance_id: String,
+    /// Berth registered the VM (rm and rollback touch no VM Berth did not make).
+    #[serde(rename = "VMCreated", default)]
+    pub vm_created: bool,
 }
 
 /// `a.b.c.d/n` → (address, prefix), the address not being the network's own.
