@@ -41,7 +41,8 @@ impl FakeVBox {
         .env("FAKE_VBOX_DIR", self.tool.dir.path())
         .env_remove("FAKE_VBOX_BOOT")
         .env_remove("FAKE_VBOX_VERSION")
-        .env_remove("FAKE_VBOX_HOSTONLY");
+        .env_remove("FAKE_VBOX_HOSTONLY")
+        .env_remove("FAKE_VBOX_FAIL");
         for (k, v) in env {
             c.env(k, v);
         }
@@ -246,6 +247,33 @@ fn vtx_missing_is_explained_and_an_existing_adapter_is_reused() {
             .any(|c| c.contains("--hostonlyadapter2 vboxnet7"))
     );
     position(&calls, "unregistervm --delete vt");
+}
+
+#[test]
+fn a_create_that_fails_before_the_vm_exists_leaves_no_medium() {
+    let fake = FakeVBox::new();
+    let b = Berth::new();
+    let o = fake.create(&b, &[("FAKE_VBOX_FAIL", "createvm")], "half", &[]);
+    assert_fails_with(&o, "VERR_DISK_FULL", "createvm failed");
+    let calls = fake.calls();
+    let disk = format!("{}/disk.vdi", b.machine_dir("half").display());
+    assert_in_order(
+        &calls,
+        &[
+            "convertfromraw".into(),
+            "createvm".into(),
+            format!("closemedium disk {disk}"),
+        ],
+    );
+    assert!(
+        !calls.iter().any(|c| c.starts_with("unregistervm")),
+        "{calls:?}"
+    );
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fake.tool.dir.path().join("state.json")).expect("state"),
+    )
+    .expect("json");
+    assert_eq!(state["media"], serde_json::json!([]));
 }
 
 #[test]

@@ -224,9 +224,11 @@ impl Client {
         )))
     }
 
+    /// The region's default VPC (the `is-default` filter; docker-machine asked
+    /// DescribeAccountAttributes, which emulators answer wrongly).
     pub async fn default_vpc(&self) -> Result<Option<String>> {
         let mut p = Params::new();
-        p.filter("isDefault", &["true"]);
+        p.filter("is-default", &["true"]);
         let vpcs = self
             .paged("DescribeVpcs", &p, None, |d| {
                 items(d, "vpcSet")

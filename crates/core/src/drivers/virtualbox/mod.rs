@@ -608,7 +608,14 @@ impl Driver for VirtualBox {
             self.dir = ctx.machine_dir.to_path_buf();
         }
         if !self.cfg.vm_created {
-            // Create stopped before registering a VM: any VM of this name is not ours.
+            // Create stopped before registering a VM: any VM of this name is not ours. Only
+            // the disk it converted may sit in VirtualBox's media registry.
+            let disk = self.dir.join("disk.vdi");
+            if disk.is_file()
+                && let Ok(vbox) = VBox::new()
+            {
+                let _ = vbox.run(&["closemedium", "disk", &disk.to_string_lossy()]);
+            }
             return Ok(());
         }
         let vbox = VBox::new()?;
