@@ -33,11 +33,11 @@ for run in $(seq 1 "$RUNS"); do
   t1=$(now)
   accel=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["Driver"]["Accel"])' "$BERTH_STORAGE_PATH/machines/bench/machine.json")
   boot=$(sed -n 's/.*SSH is up after \([0-9]*\) s.*/\1/p' "$WORK/create.log")
-  "$BERTH" stop bench >/dev/null
+  "$BERTH" stop bench >/dev/null 2>&1
   t2=$(now)
-  "$BERTH" start bench >/dev/null
+  "$BERTH" start bench >/dev/null 2>&1
   t3=$(now)
-  "$BERTH" rm -y bench >/dev/null
+  "$BERTH" rm -y bench >/dev/null 2>&1
   t4=$(now)
   echo "run $run ($accel): create -> docker ready $(secs "$t0" "$t1") s (boot to sshd ${boot:-?} s); stop $(secs "$t1" "$t2") s; start -> docker ready $(secs "$t2" "$t3") s; rm $(secs "$t3" "$t4") s"
 done
