@@ -238,6 +238,8 @@ pub struct DigitalOcean {
     /// `--digitalocean-access-token`: used by this process only, never written anywhere.
     flag_token: Option<String>,
     store_root: Option<PathBuf>,
+    /// The token the pre-create check found, for create (one keychain read per create).
+    checked_token: std::sync::Mutex<Option<(String, Source)>>,
 }
 
 /// The tag every droplet of a machine carries, so `rm` finds it even if create was cut short
@@ -273,13 +275,7 @@ impl DigitalOcean {
                 )
             }
         };
-        let tags: Vec<String> = o
-            .string(info, "digitalocean-tags")?
-            .split(',')
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .map(str::to_string)
-            .collect();
+        let tags = super::split_commas(&o.string(info, "digitalocean-tags")?);
         if let Some(bad) = tags.iter().find(|t| !valid_tag(t)) {
             return Err(Error::invalid(format!(
                 "--digitalocean-tags: \"{bad}\" is not a valid tag"
@@ -321,6 +317,7 @@ impl DigitalOcean {
             },
             flag_token,
             store_root: None,
+            checked_token: Default::default(),
         })
     }
 
@@ -329,6 +326,7 @@ impl DigitalOcean {
             cfg: serde_json::from_value(v)?,
             flag_token: None,
             store_root: Some(store_root.to_path_buf()),
+            checked_token: Default::default(),
         })
     }
 
@@ -357,13 +355,7 @@ impl DigitalOcean {
     }
 
     fn tags(&self) -> Vec<String> {
-        let mut tags: Vec<String> = self
-            .cfg
-            .tags
-            .split(',')
-            .filter(|t| !t.is_empty())
-            .map(str::to_string)
-            .collect();
+        let mut tags = super::split_commas(&self.cfg.tags);
         tags.push(machine_tag(&self.cfg.base.machine_name));
         tags
     }
@@ -539,9 +531,6 @@ impl Driver for DigitalOcean {
     fn address(&self) -> Result<String> {
         self.cfg.base.address("droplet")
     }
-    fn engine_url(&self) -> Result<String> {
-        Ok(format!("tcp://{}:2376", self.address()?))
-    }
     fn ssh_target(&self) -> Option<SshTarget> {
         Some(self.cfg.base.ssh_target())
     }
@@ -571,6 +560,9 @@ impl Driver for DigitalOcean {
         let (token, source) = self.token(Some(ctx.store_root))?;
         ctx.progress
             .log(format!("Using the DigitalOcean token from {source}"));
+        if let Ok(mut slot) = self.checked_token.lock() {
+            *slot = Some((token.clone(), source));
+        }
         let client = Client::new(&token)?;
         let regions = client.regions().await?;
         let Some(region) = regions.iter().find(|r| r.slug == self.cfg.region) else {
@@ -604,7 +596,11 @@ impl Driver for DigitalOcean {
     }
 
     async fn create(&mut self, ctx: &DriverContext<'_>) -> Result<()> {
-        let (token, source) = self.token(Some(ctx.store_root))?;
+        let checked = self.checked_token.lock().ok().and_then(|mut t| t.take());
+        let (token, source) = match checked {
+            Some(t) => t,
+            None => self.token(Some(ctx.store_root))?,
+        };
         if let Source::Keychain(name) = &source {
             self.cfg.account = name.clone();
         } else if self.flag_token.is_some() {

@@ -158,15 +158,6 @@ impl Driver for Generic {
     fn address(&self) -> Result<String> {
         Ok(self.cfg.ip_address.clone())
     }
-    fn engine_url(&self) -> Result<String> {
-        let host = &self.cfg.ip_address;
-        let host = if host.contains(':') && !host.starts_with('[') {
-            format!("[{host}]")
-        } else {
-            host.clone()
-        };
-        Ok(format!("tcp://{host}:{}", self.cfg.engine_port))
-    }
     fn engine_port(&self) -> u16 {
         self.cfg.engine_port
     }

@@ -319,6 +319,15 @@ impl DriverOptions {
     }
 }
 
+/// A comma-separated option value as its non-empty, trimmed items.
+pub(crate) fn split_commas(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 fn parse_bool(name: &str, s: &str) -> Result<bool> {
     match s.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
@@ -392,7 +401,17 @@ pub trait Driver: Send + Sync {
     fn config(&self) -> serde_json::Value;
     /// The address clients use to reach the machine (IP or DNS name).
     fn address(&self) -> Result<String>;
-    fn engine_url(&self) -> Result<String>;
+    /// `tcp://ADDRESS:PORT` (IPv6 addresses in brackets); drivers that forward the port
+    /// elsewhere say so.
+    fn engine_url(&self) -> Result<String> {
+        let host = self.address()?;
+        let host = if host.contains(':') && !host.starts_with('[') {
+            format!("[{host}]")
+        } else {
+            host
+        };
+        Ok(format!("tcp://{host}:{}", self.engine_port()))
+    }
     fn engine_port(&self) -> u16 {
         2376
     }

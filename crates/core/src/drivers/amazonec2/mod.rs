@@ -412,9 +412,6 @@ impl Driver for AmazonEc2 {
     fn address(&self) -> Result<String> {
         self.cfg.base.address("instance")
     }
-    fn engine_url(&self) -> Result<String> {
-        Ok(format!("tcp://{}:2376", self.address()?))
-    }
     fn ssh_target(&self) -> Option<SshTarget> {
         Some(self.cfg.base.ssh_target())
     }

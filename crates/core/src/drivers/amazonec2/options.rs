@@ -546,13 +546,8 @@ impl AmazonEc2 {
                 "--amazonec2-device-name \"{device_name}\" is not a device name"
             )));
         }
-        let allowed_cidrs: Vec<String> = o
-            .string(info, "amazonec2-allowed-cidr")?
-            .split(',')
-            .map(str::trim)
-            .filter(|c| !c.is_empty())
-            .map(str::to_string)
-            .collect();
+        let allowed_cidrs =
+            crate::drivers::split_commas(&o.string(info, "amazonec2-allowed-cidr")?);
         if allowed_cidrs.is_empty() {
             return Err(Error::invalid("--amazonec2-allowed-cidr is empty")
                 .with_hint("give a network such as 203.0.113.0/24, or 0.0.0.0/0 for anywhere"));
@@ -571,13 +566,8 @@ impl AmazonEc2 {
         parse_tags(&tags)?;
         let groups: Vec<String> = o
             .list("amazonec2-security-group")
-            .into_iter()
-            .flat_map(|g| {
-                g.split(',')
-                    .map(|s| s.trim().to_string())
-                    .collect::<Vec<_>>()
-            })
-            .filter(|g| !g.is_empty())
+            .iter()
+            .flat_map(|g| crate::drivers::split_commas(g))
             .collect();
         if let Some(bad) = groups
             .iter()

@@ -425,9 +425,6 @@ impl Driver for HyperV {
     fn address(&self) -> Result<String> {
         self.cfg.base.address("VM")
     }
-    fn engine_url(&self) -> Result<String> {
-        Ok(format!("tcp://{}:2376", self.address()?))
-    }
     fn ssh_target(&self) -> Option<SshTarget> {
         Some(self.cfg.base.ssh_target())
     }
@@ -461,23 +458,12 @@ impl Driver for HyperV {
         self.dir = ctx.machine_dir.to_path_buf();
         let ps = PowerShell::find()?;
         self.cfg.switch = self.choose_switch(&ps)?;
-        let base = if self.cfg.base_image.is_empty() {
-            let p = image::fetch(
-                &self.cfg.image_url,
-                None,
-                &ctx.store_root.join("cache").join("images"),
-                ctx.progress,
-            )
-            .await?;
-            self.cfg.base_image = p.display().to_string();
-            p
-        } else {
-            PathBuf::from(&self.cfg.base_image)
-        };
+        let base =
+            image::resolve_base(&mut self.cfg.base_image, &self.cfg.image_url, "", ctx).await?;
         let (key, public) =
             crate::ssh::generate_ed25519(ctx.machine_dir, &format!("berth-{}", ctx.name))?;
         self.cfg.base.ssh_key_path = key.display().to_string();
-        self.cfg.instance_id = format!("berth-{}-{:08x}", ctx.name, rand::random::<u32>());
+        self.cfg.instance_id = seed::instance_id(ctx.name);
         // Hyper-V learns the guest's address from its KVP daemon (Debian's hyperv-daemons).
         let user_data = format!(
             "{}packages:\n  - hyperv-daemons\n",

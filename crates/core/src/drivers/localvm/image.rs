@@ -20,6 +20,28 @@ pub const DEFAULT_IMAGE_URL: &str =
     "https://cloud.debian.org/images/cloud/bookworm/latest/debian-12-genericcloud-arm64.qcow2";
 
 /// A checksum: the algorithm and the expected hex digest.
+/// The base image of a new VM: the local file the user named, else the download of `url`
+/// (checked against `checksum`, or the published SUMS when it is empty), whose cached path is
+/// recorded in `local` for the machine.
+pub async fn resolve_base(
+    local: &mut String,
+    url: &str,
+    checksum: &str,
+    ctx: &crate::drivers::DriverContext<'_>,
+) -> Result<PathBuf> {
+    if !local.is_empty() {
+        return Ok(PathBuf::from(local.as_str()));
+    }
+    let sum = match checksum {
+        "" => None,
+        s => Some(Checksum::parse(s)?),
+    };
+    let cache = ctx.store_root.join("cache").join("images");
+    let p = fetch(url, sum, &cache, ctx.progress).await?;
+    *local = p.display().to_string();
+    Ok(p)
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Checksum {
     pub algo: String,

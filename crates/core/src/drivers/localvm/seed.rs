@@ -32,6 +32,11 @@ pub fn user_data(hostname: &str, user: &str, public_key: &str) -> String {
     )
 }
 
+/// A fresh cloud-init instance ID for a machine (cloud-init runs its first-boot steps once per ID).
+pub fn instance_id(machine: &str) -> String {
+    format!("berth-{machine}-{:08x}", rand::random::<u32>())
+}
+
 pub fn meta_data(instance_id: &str, hostname: &str) -> String {
     format!("instance-id: {instance_id}\nlocal-hostname: {hostname}\n")
 }

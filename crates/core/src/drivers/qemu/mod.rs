@@ -206,21 +206,6 @@ impl Qemu {
         }
     }
 
-    async fn base_image(&mut self, ctx: &DriverContext<'_>) -> Result<PathBuf> {
-        if !self.cfg.base_image.is_empty() {
-            return Ok(PathBuf::from(&self.cfg.base_image));
-        }
-        let sum = if self.cfg.image_checksum.is_empty() {
-            None
-        } else {
-            Some(image::Checksum::parse(&self.cfg.image_checksum)?)
-        };
-        let cache = ctx.store_root.join("cache").join("images");
-        let p = image::fetch(&self.cfg.image_url, sum, &cache, ctx.progress).await?;
-        self.cfg.base_image = p.display().to_string();
-        Ok(p)
-    }
-
     fn make_overlay(&self, base: &Path) -> Result<()> {
         let format = self.image_format(base)?;
         let out = Command::new(self.qemu_img()?)
@@ -491,11 +476,17 @@ impl Driver for Qemu {
             ctx.progress.warn(w);
         }
         self.cfg.accel = accel;
-        let base = self.base_image(ctx).await?;
+        let base = image::resolve_base(
+            &mut self.cfg.base_image,
+            &self.cfg.image_url,
+            &self.cfg.image_checksum,
+            ctx,
+        )
+        .await?;
         let (key, public) =
             crate::ssh::generate_ed25519(ctx.machine_dir, &format!("berth-{}", ctx.name))?;
         self.cfg.base.ssh_key_path = key.display().to_string();
-        self.cfg.instance_id = format!("berth-{}-{:08x}", ctx.name, rand::random::<u32>());
+        self.cfg.instance_id = seed::instance_id(ctx.name);
         self.make_overlay(&base)?;
         self.write_seed(&public)?;
         ctx.progress.log(format!(

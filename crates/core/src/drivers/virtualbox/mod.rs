@@ -416,9 +416,6 @@ impl Driver for VirtualBox {
     fn address(&self) -> Result<String> {
         self.cfg.base.address("VM")
     }
-    fn engine_url(&self) -> Result<String> {
-        Ok(format!("tcp://{}:2376", self.address()?))
-    }
     fn ssh_target(&self) -> Option<SshTarget> {
         let mut t = self.cfg.base.ssh_target();
         t.host = "127.0.0.1".into();
@@ -484,29 +481,19 @@ impl Driver for VirtualBox {
     async fn create(&mut self, ctx: &DriverContext<'_>) -> Result<()> {
         self.dir = ctx.machine_dir.to_path_buf();
         let vbox = VBox::new()?;
-        let base = if self.cfg.base_image.is_empty() {
-            let sum = match self.cfg.image_checksum.as_str() {
-                "" => None,
-                s => Some(image::Checksum::parse(s)?),
-            };
-            let p = image::fetch(
-                &self.cfg.image_url,
-                sum,
-                &ctx.store_root.join("cache").join("images"),
-                ctx.progress,
-            )
-            .await?;
-            self.cfg.base_image = p.display().to_string();
-            p
-        } else {
-            PathBuf::from(&self.cfg.base_image)
-        };
+        let base = image::resolve_base(
+            &mut self.cfg.base_image,
+            &self.cfg.image_url,
+            &self.cfg.image_checksum,
+            ctx,
+        )
+        .await?;
         let (host, prefix) = options::parse_cidr(&self.cfg.hostonly_cidr)?;
         let ip = pick_address(host, prefix, &used_addresses(ctx.store_root, ctx.name))?;
         self.cfg.base.ip_address = ip.to_string();
         self.cfg.nat_mac = random_mac();
         self.cfg.hostonly_mac = random_mac();
-        self.cfg.instance_id = format!("berth-{}-{:08x}", ctx.name, rand::random::<u32>());
+        self.cfg.instance_id = seed::instance_id(ctx.name);
         let (key, public) =
             crate::ssh::generate_ed25519(ctx.machine_dir, &format!("berth-{}", ctx.name))?;
         self.cfg.base.ssh_key_path = key.display().to_string();
