@@ -47,6 +47,16 @@ ensure_qemu() {
   apt_install qemu-utils
 }
 
+# Windows' Rust target and a MinGW C compiler (for dependencies' build scripts): no Windows
+# machine runs the suite, so the Windows-only code is at least compiled and linted.
+WINDOWS_TARGET=x86_64-pc-windows-gnu
+ensure_windows_target() {
+  apt_install gcc-mingw-w64-x86-64
+  if ! rustup target list --installed | grep -qx "$WINDOWS_TARGET"; then
+    rustup target add "$WINDOWS_TARGET" >&2
+  fi
+}
+
 ensure_node() {
   if ! command -v npm >/dev/null 2>&1; then
     apt_install nodejs npm

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up this Debian/Ubuntu machine and runs Berth's whole test suite:
-# formatting, clippy, unit tests, UI component tests, the end-to-end suite on real test hosts
+# formatting, clippy (also for Windows), unit tests, UI component tests, the end-to-end suite on real test hosts
 # (network namespaces with sshd and Debian's dockerd; needs root, so it re-runs itself with
 # sudo), and the GUI suite on the real app window (Xvfb + D-Bus + tauri-driver).
 set -euo pipefail
@@ -30,6 +30,10 @@ echo "== cargo fmt --check"
 cargo fmt --all --check
 echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -q -- -D warnings
+echo "== cargo clippy -D warnings for Windows (the core and the CLI)"
+ensure_windows_target
+CARGO_TARGET_DIR=$CARGO_TARGET_DIR-windows cargo clippy -q --target "$WINDOWS_TARGET" \
+  -p berth-core -p berth -- -D warnings
 echo "== unit tests"
 cargo test --workspace -q
 echo "== keychain: berth credentials against gnome-keyring's Secret Service"

@@ -4,6 +4,8 @@
 
 mod commands;
 mod tray;
+#[cfg(target_os = "linux")]
+mod webkit_env;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -226,21 +228,8 @@ fn main() {
         // SAFETY: first thing in main, before any other thread exists.
         unsafe { std::env::remove_var(v) };
     }
-    // WebKitGTK's GPU compositing and DMA-BUF renderer buy nothing for this UI, cost ~250 ms
-    // of startup and ~70 MiB, and blank the window on some GPU drivers. The user's own
-    // settings win.
-    // JavaScriptCore's JIT tiers buy nothing for a page this small and cost ~7 MiB.
     #[cfg(target_os = "linux")]
-    for (v, value) in [
-        ("WEBKIT_DISABLE_COMPOSITING_MODE", "1"),
-        ("WEBKIT_DISABLE_DMABUF_RENDERER", "1"),
-        ("JSC_useJIT", "0"),
-    ] {
-        if std::env::var_os(v).is_none() {
-            // SAFETY: still single-threaded.
-            unsafe { std::env::set_var(v, value) };
-        }
-    }
+    webkit_env::tune();
     let store = match Store::locate(None) {
         Ok(s) => s,
         Err(e) => {
@@ -267,6 +256,7 @@ fn main() {
             mark("setup");
             let handle = app.handle().clone();
             let window = main_window(app, &monitor)?;
+            mark("window");
             #[cfg(target_os = "linux")]
             {
                 // A handful of local pages: no need for a browser's memory caches.
@@ -289,6 +279,7 @@ fn main() {
             }
             tray.on_menu_event(|app, event| on_tray_menu(app, event.id().as_ref()))
                 .build(app)?;
+            mark("tray");
 
             let h = handle.clone();
             monitor.subscribe(move |views| {

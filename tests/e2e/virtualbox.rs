@@ -306,3 +306,74 @@ fn a_broken_guest_is_powered_off_and_kept_only_when_asked() {
     assert!(position(&calls, "unregistervm --delete kept") > off);
     assert_eq!(fake.vms(), serde_json::json!({}));
 }
+
+/// Marks a machine as provisioned, as a successful create would (provisioning needs a real
+/// guest, which a stand-in cannot be): the power commands refuse a failed machine.
+fn mark_ready(b: &Berth, name: &str) {
+    let mut m = b.machine_json(name);
+    m["Status"]["Phase"] = "Ready".into();
+    if let Some(s) = m["Status"].as_object_mut() {
+        s.remove("Error");
+        s.remove("Hint");
+    }
+    let path = b.machine_dir(name).join("machine.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&m).expect("json")).expect("write");
+}
+
+#[test]
+fn stop_presses_the_power_button_kill_pulls_the_plug_and_start_boots_again() {
+    let fake = FakeVBox::new();
+    let b = Berth::new();
+    let env = [("FAKE_VBOX_BOOT", "banner")];
+    let o = fake.create(&b, &env, "pw", &["--keep-on-failure"]);
+    assert!(!o.status.success(), "{}", text(&o));
+    mark_ready(&b, "pw");
+    assert_eq!(
+        stdout(&fake.berth(&b, &[], &["status", "pw"])).trim(),
+        "Running"
+    );
+
+    // stop: the ACPI power button, then VirtualBox reports it off; no hard power-off needed.
+    fake.tool.clear();
+    assert_ok(&fake.berth(&b, &[], &["stop", "pw"]), "stop");
+    let calls = fake.calls();
+    position(&calls, "controlvm pw acpipowerbutton");
+    assert!(
+        !calls.iter().any(|c| c.starts_with("controlvm pw poweroff")),
+        "a clean stop:\n{}",
+        calls.join("\n")
+    );
+    assert_eq!(fake.vms()["pw"]["state"], "poweroff");
+    assert_eq!(
+        stdout(&fake.berth(&b, &[], &["status", "pw"])).trim(),
+        "Stopped"
+    );
+    let o = fake.berth(&b, &[], &["stop", "pw"]);
+    assert_fails_with(&o, "already stopped", "a second stop");
+
+    // start: the host-only card and the SSH forward are set again before the VM boots (the
+    // guest's sshd is broken here, so start fails after the VM runs).
+    fake.tool.clear();
+    let o = fake.berth(&b, &env, &["start", "pw"]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert_in_order(
+        &fake.calls(),
+        &[
+            "showvminfo pw --machinereadable".to_string(),
+            "modifyvm pw --nic2 hostonly".into(),
+            "modifyvm pw --natpf1 delete ssh".into(),
+            "modifyvm pw --natpf1 ssh,tcp,127.0.0.1,".into(),
+            "startvm pw --type headless".into(),
+        ],
+    );
+    assert_eq!(fake.vms()["pw"]["state"], "running");
+
+    // kill: powered off at once.
+    fake.tool.clear();
+    assert_ok(&fake.berth(&b, &[], &["kill", "pw"]), "kill");
+    position(&fake.calls(), "controlvm pw poweroff");
+    assert!(!fake.calls().iter().any(|c| c.contains("acpipowerbutton")));
+    assert_eq!(fake.vms()["pw"]["state"], "poweroff");
+    assert_ok(&fake.berth(&b, &[], &["rm", "-y", "pw"]), "rm");
+    assert_eq!(fake.vms(), serde_json::json!({}));
+}

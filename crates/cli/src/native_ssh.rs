@@ -8,8 +8,6 @@ use berth_core::ops::remote::split_remote;
 use berth_core::ops::{Berth, ProgressRef};
 use berth_core::ssh::{SshSession, sh_quote};
 use berth_core::{Error, Result};
-use russh::ChannelMsg;
-use tokio::io::AsyncReadExt;
 
 async fn connect(berth: &Berth, name: &str, p: &ProgressRef) -> Result<SshSession> {
     let (mut m, d) = berth.load_ready(name)?;
@@ -108,6 +106,8 @@ mod term {
 
 #[cfg(unix)]
 async fn pty_session(session: &SshSession, command: Option<&str>) -> Result<i32> {
+    use russh::ChannelMsg;
+    use tokio::io::AsyncReadExt;
     let (cols, rows) = term::size();
     let term_name = std::env::var("TERM").unwrap_or_else(|_| "xterm".into());
     let mut channel = session.open_pty(command, &term_name, cols, rows).await?;

@@ -2,6 +2,7 @@
 //! (`src-tauri`) are thin layers over [`ops::Berth`].
 
 pub mod certs;
+pub mod child;
 pub mod cloud;
 pub mod contexts;
 pub mod credentials;

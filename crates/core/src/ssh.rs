@@ -501,7 +501,7 @@ mod tests {
             );
         }
         // OpenSSH itself reads it.
-        if let Ok(out) = std::process::Command::new("ssh-keygen")
+        if let Ok(out) = crate::child::command("ssh-keygen")
             .arg("-y")
             .arg("-f")
             .arg(&path)

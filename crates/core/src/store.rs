@@ -193,6 +193,7 @@ impl Store {
         self.init()?;
         let lock = self.lock(name, Duration::from_secs(5))?;
         let dir = self.machine_dir(name);
+        #[cfg_attr(not(unix), allow(unused_mut))]
         let mut builder = fs::DirBuilder::new();
         #[cfg(unix)]
         {

@@ -136,7 +136,7 @@ pub fn launch_for(env: Vec<(String, String)>, command: Vec<String>) -> Result<La
 
 /// Starts the terminal, detached from Berth.
 pub fn spawn(l: &Launch) -> Result<()> {
-    let mut c = std::process::Command::new(&l.program);
+    let mut c = crate::child::command(&l.program);
     c.args(&l.args).envs(l.env.iter().map(|(k, v)| (k, v)));
     c.stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())

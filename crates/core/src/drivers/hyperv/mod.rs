@@ -6,7 +6,6 @@
 pub mod vhd;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -205,7 +204,7 @@ impl PowerShell {
 
     /// Runs a script; its stdout (trimmed). A non-zero exit is an error with PowerShell's message.
     pub fn run(&self, script: &str) -> Result<String> {
-        let out = Command::new(&self.bin)
+        let out = crate::child::command(&self.bin)
             .args(["-NoProfile", "-NonInteractive", script])
             .output()
             .map_err(|e| Error::driver(format!("cannot run PowerShell: {e}")))?;

@@ -25,14 +25,16 @@ fn probe_image() -> Vec<u8> {
 }
 
 /// The guest architecture's QEMU binary name for this computer.
-pub fn system_binary_name() -> &'static str {
-    match std::env::consts::ARCH {
-        "aarch64" => "qemu-system-aarch64",
-        _ => "qemu-system-x86_64",
-    }
+pub fn system_binary_name() -> String {
+    let arch = match std::env::consts::ARCH {
+        "aarch64" => "aarch64",
+        _ => "x86_64",
+    };
+    format!("qemu-system-{arch}{}", std::env::consts::EXE_SUFFIX)
 }
 
-/// `qemu-system-*` from `explicit`, else $PATH (and Homebrew's prefix on macOS).
+/// `qemu-system-*` from `explicit`, else $PATH, Homebrew's prefixes (macOS) and where QEMU's
+/// Windows installer puts it (it does not add itself to PATH).
 pub fn find_qemu(explicit: &str) -> Result<PathBuf> {
     let name = system_binary_name();
     if !explicit.is_empty() {
@@ -51,8 +53,11 @@ pub fn find_qemu(explicit: &str) -> Result<PathBuf> {
         .map(|p| std::env::split_paths(&p).collect())
         .unwrap_or_default();
     dirs.extend(["/opt/homebrew/bin", "/usr/local/bin", "/usr/bin"].map(PathBuf::from));
+    if cfg!(windows) {
+        dirs.extend(std::env::var_os("ProgramFiles").map(|p| PathBuf::from(p).join("qemu")));
+    }
     dirs.into_iter()
-        .map(|d| d.join(name))
+        .map(|d| d.join(&name))
         .find(|p| p.is_file())
         .ok_or_else(|| Error::invalid(format!("{name} was not found")).with_hint(install_hint()))
 }
@@ -60,7 +65,9 @@ pub fn find_qemu(explicit: &str) -> Result<PathBuf> {
 pub fn install_hint() -> &'static str {
     match std::env::consts::OS {
         "macos" => "install QEMU: brew install qemu",
-        "windows" => "install QEMU from https://www.qemu.org/download/#windows and add it to PATH",
+        "windows" => {
+            "install QEMU from https://www.qemu.org/download/#windows (or: winget install SoftwareFreedomConservancy.QEMU)"
+        }
         _ => {
             "install QEMU: sudo apt install qemu-system-x86 qemu-utils (Fedora: sudo dnf install qemu-kvm qemu-img)"
         }
@@ -80,7 +87,7 @@ pub fn native_accel() -> &'static str {
 fn native_present() -> bool {
     match std::env::consts::OS {
         "linux" => Path::new("/dev/kvm").exists(),
-        "macos" => std::process::Command::new("sysctl")
+        "macos" => crate::child::command("sysctl")
             .args(["-n", "kern.hv_support"])
             .output()
             .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "1")
@@ -101,7 +108,7 @@ pub fn probe(qemu: &Path, accel: &str, work_dir: &Path, timeout: Duration) -> bo
     if std::fs::write(&img, probe_image()).is_err() {
         return false;
     }
-    let child = std::process::Command::new(qemu)
+    let child = crate::child::command(qemu)
         .args([
             "-accel",
             accel,

@@ -1,14 +1,16 @@
 //! `qemu`: a local VM under QEMU (the local default on Linux; HVF on macOS, WHPX on Windows).
 //! A per-machine qcow2 overlay on a shared base image, a NoCloud seed Berth writes itself,
 //! user-mode networking with SSH and the engine port forwarded from free 127.0.0.1 ports, QMP
-//! for state, ACPI shutdown and kill, and the serial console kept in serial.log.
+//! for state, ACPI shutdown and kill, and the serial console kept in serial.log (QEMU's own
+//! messages in qemu.log).
 
 pub mod accel;
 pub mod options;
+pub mod process;
 pub mod qmp;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -18,13 +20,15 @@ use super::{Driver, DriverContext, MachineState, RestartKind};
 use crate::error::{Error, Result};
 use crate::ssh::SshTarget;
 pub use options::{QemuConfig, info};
-use qmp::Qmp;
+use qmp::{Endpoint, Qmp};
 
 /// Booting to sshd: seconds with an accelerator, a minute or two under TCG.
 const BOOT_TIMEOUT_ACCEL: Duration = Duration::from_secs(180);
 const BOOT_TIMEOUT_TCG: Duration = Duration::from_secs(600);
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(120);
 const QMP_TIMEOUT: Duration = Duration::from_secs(5);
+/// QEMU setting the VM up (devices, port forwards) until it runs: well under a second.
+const LAUNCH_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub struct Qemu {
     cfg: QemuConfig,
@@ -77,33 +81,6 @@ fn tool_error(what: &str, out: &std::process::Output) -> Error {
     ))
 }
 
-/// Whether process `pid` is alive and is this machine's QEMU: its command line names the
-/// machine's disk (a PID file outlives reboots and PIDs get reused).
-fn qemu_alive(pid: u32, disk: &Path) -> bool {
-    if pid <= 1 || pid > i32::MAX as u32 {
-        return false;
-    }
-    #[cfg(target_os = "linux")]
-    {
-        std::fs::read(format!("/proc/{pid}/cmdline"))
-            .map(|c| String::from_utf8_lossy(&c).contains(&*disk.to_string_lossy()))
-            .unwrap_or(false)
-    }
-    #[cfg(all(unix, not(target_os = "linux")))]
-    {
-        Command::new("ps")
-            .args(["-o", "command=", "-p", &pid.to_string()])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).contains(&*disk.to_string_lossy()))
-            .unwrap_or(false)
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = (pid, disk);
-        false
-    }
-}
-
 impl Qemu {
     pub fn from_options(
         name: &str,
@@ -134,6 +111,17 @@ impl Qemu {
     pub fn serial_log(&self) -> PathBuf {
         self.dir.join("serial.log")
     }
+    /// What QEMU itself prints (errors starting the VM, warnings).
+    fn qemu_log(&self) -> PathBuf {
+        self.dir.join("qemu.log")
+    }
+    fn qmp_endpoint(&self) -> Endpoint {
+        if cfg!(unix) {
+            Endpoint::Unix(self.qmp_socket())
+        } else {
+            Endpoint::Tcp(self.cfg.qmp_port)
+        }
+    }
     /// The QMP socket: in the machine directory, unless that path is too long for a socket.
     fn qmp_socket(&self) -> PathBuf {
         let p = self.dir.join("qmp.sock");
@@ -152,7 +140,7 @@ impl Qemu {
             .trim()
             .parse()
             .ok()?;
-        qemu_alive(pid, &self.disk()).then_some(pid)
+        process::alive(pid, &self.disk()).then_some(pid)
     }
 
     fn qemu(&self) -> Result<PathBuf> {
@@ -183,7 +171,7 @@ impl Qemu {
     }
 
     fn image_format(&self, image: &Path) -> Result<String> {
-        let out = Command::new(self.qemu_img()?)
+        let out = crate::child::command(self.qemu_img()?)
             .args(["info", "--output=json"])
             .arg(image)
             .output()
@@ -208,7 +196,7 @@ impl Qemu {
 
     fn make_overlay(&self, base: &Path) -> Result<()> {
         let format = self.image_format(base)?;
-        let out = Command::new(self.qemu_img()?)
+        let out = crate::child::command(self.qemu_img()?)
             .args(["create", "-q", "-f", "qcow2", "-F", &format, "-b"])
             .arg(base)
             .arg(self.disk())
@@ -231,30 +219,33 @@ impl Qemu {
         crate::fsutil::atomic_write(&self.seed(), &iso, crate::fsutil::PUBLIC_MODE)
     }
 
-    /// The forwarded ports, re-picked when another program took them since the last boot.
+    /// The forwarded ports (and QMP's on Windows), re-picked when another program took them
+    /// since the last boot.
     fn ensure_ports(&mut self, ctx: &DriverContext<'_>) -> Result<()> {
-        if !port_free(self.cfg.base.ssh_port) {
-            if self.cfg.base.ssh_port != 0 {
-                ctx.progress.log(format!(
-                    "Port {} is taken: SSH moves",
-                    self.cfg.base.ssh_port
-                ));
+        let qmp_tcp = matches!(self.qmp_endpoint(), Endpoint::Tcp(_));
+        let c = &mut self.cfg;
+        let mut picked: Vec<u16> = Vec::new();
+        for (what, port) in [
+            ("SSH", &mut c.base.ssh_port),
+            ("Docker", &mut c.engine_port),
+            ("QMP", &mut c.qmp_port),
+        ] {
+            if what == "QMP" && !qmp_tcp {
+                continue;
             }
-            self.cfg.base.ssh_port = free_port()?;
-        }
-        if !port_free(self.cfg.engine_port) || self.cfg.engine_port == self.cfg.base.ssh_port {
-            if self.cfg.engine_port != 0 {
-                ctx.progress.log(format!(
-                    "Port {} is taken: Docker moves",
-                    self.cfg.engine_port
-                ));
-            }
-            self.cfg.engine_port = loop {
-                let p = free_port()?;
-                if p != self.cfg.base.ssh_port {
-                    break p;
+            if !port_free(*port) || picked.contains(port) {
+                if *port != 0 {
+                    ctx.progress
+                        .log(format!("Port {} is taken: {what} moves", *port));
                 }
-            };
+                *port = loop {
+                    let p = free_port()?;
+                    if !picked.contains(&p) {
+                        break p;
+                    }
+                };
+            }
+            picked.push(*port);
         }
         Ok(())
     }
@@ -304,10 +295,7 @@ impl Qemu {
             "-serial".into(),
             format!("file:{}", path(self.serial_log())),
             "-qmp".into(),
-            format!("unix:{},server=on,wait=off", path(self.qmp_socket())),
-            "-pidfile".into(),
-            self.pidfile().display().to_string(),
-            "-daemonize".into(),
+            self.qmp_endpoint().qemu_arg(),
         ];
         if c.kernel.is_empty()
             && let Some(fw) = arm_firmware()
@@ -329,21 +317,25 @@ impl Qemu {
         a
     }
 
-    /// Starts QEMU in the background (it daemonizes once the VM is set up) and waits for sshd.
+    /// Starts QEMU in the background and waits for sshd.
     async fn boot(&mut self, ctx: &DriverContext<'_>) -> Result<()> {
         self.ensure_ports(ctx)?;
-        let _ = std::fs::remove_file(self.qmp_socket());
-        let out = Command::new(self.qemu()?)
-            .args(self.qemu_args())
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| Error::driver(format!("cannot start QEMU: {e}")))?;
-        if !out.status.success() {
-            return Err(tool_error("starting QEMU", &out).with_hint(format!(
-                "the VM's console log is {}",
-                self.serial_log().display()
-            )));
+        let qmp = self.qmp_endpoint();
+        if let Endpoint::Unix(socket) = &qmp {
+            let _ = std::fs::remove_file(socket);
         }
+        let mut cmd = crate::child::command(self.qemu()?);
+        cmd.args(self.qemu_args());
+        let mut child = process::spawn(cmd, &self.qemu_log())?;
+        let pid = child.id().to_string();
+        if let Err(e) =
+            crate::fsutil::atomic_write(&self.pidfile(), pid.as_bytes(), crate::fsutil::PUBLIC_MODE)
+        {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(e);
+        }
+        self.wait_launched(child, &qmp).await?;
         ctx.progress.log(format!(
             "VM started ({}, {} CPUs, {} MB; SSH on 127.0.0.1:{}, Docker on 127.0.0.1:{})",
             self.cfg.accel,
@@ -353,6 +345,46 @@ impl Qemu {
             self.cfg.engine_port
         ));
         self.wait_sshd(ctx).await
+    }
+
+    /// Waits until QEMU runs this VM (QMP answers with its name and `running`), or says why
+    /// QEMU exited: a port taken meanwhile, a bad image, an accelerator that went away.
+    async fn wait_launched(&self, mut child: Child, qmp: &Endpoint) -> Result<()> {
+        let deadline = Instant::now() + LAUNCH_TIMEOUT;
+        let name = format!("berth-{}", self.cfg.base.machine_name);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                let log = std::fs::read_to_string(self.qemu_log()).unwrap_or_default();
+                let last: Vec<&str> = log.lines().rev().take(10).collect();
+                let last: Vec<&str> = last.into_iter().rev().collect();
+                return Err(Error::driver(format!(
+                    "starting QEMU failed ({status}): {}",
+                    last.join("\n").trim()
+                ))
+                .with_hint(format!(
+                    "QEMU's messages are in {}; the VM's console log is {}",
+                    self.qemu_log().display(),
+                    self.serial_log().display()
+                )));
+            }
+            if let Ok(mut q) = Qmp::connect(qmp, Duration::from_secs(2)).await
+                && q.name(QMP_TIMEOUT).await.is_ok_and(|n| n == name)
+                && q.status(QMP_TIMEOUT).await.is_ok_and(|s| s == "running")
+            {
+                process::release(child);
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(Error::timeout(format!(
+                    "QEMU did not start the VM within {} s",
+                    LAUNCH_TIMEOUT.as_secs()
+                ))
+                .with_hint(super::localvm::log_hint("QEMU log", &self.qemu_log())));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     async fn wait_sshd(&self, ctx: &DriverContext<'_>) -> Result<()> {
@@ -378,7 +410,7 @@ impl Qemu {
     }
 
     async fn qmp(&self) -> Result<Qmp> {
-        Qmp::connect(&self.qmp_socket(), QMP_TIMEOUT).await
+        Qmp::connect(&self.qmp_endpoint(), QMP_TIMEOUT).await
     }
 
     async fn wait_exit(&self, limit: Duration) -> bool {
@@ -411,13 +443,9 @@ impl Qemu {
             Err(e) => Err(e),
         };
         if quit.is_err() || !self.wait_exit(Duration::from_secs(10)).await {
-            // Checked again right before the signal: still this machine's QEMU.
-            #[cfg(unix)]
+            // Checked again right before: still this machine's QEMU.
             if self.pid() == Some(pid) {
-                // SAFETY: a plain kill(2) of a process checked to be this machine's QEMU.
-                unsafe {
-                    libc::kill(pid as i32, libc::SIGKILL);
-                }
+                process::kill(pid);
             }
             self.wait_exit(Duration::from_secs(10)).await;
         }
@@ -454,11 +482,6 @@ impl Driver for Qemu {
         self.qemu_img()?;
         if !self.cfg.base_image.is_empty() {
             self.image_format(Path::new(&self.cfg.base_image))?;
-        }
-        if !cfg!(unix) {
-            return Err(Error::invalid(
-                "the qemu driver needs a Unix host in this version of Berth",
-            ));
         }
         if cfg!(target_arch = "aarch64") && self.cfg.kernel.is_empty() && arm_firmware().is_none() {
             return Err(Error::invalid("no UEFI firmware for ARM VMs was found")
@@ -548,7 +571,52 @@ impl Driver for Qemu {
             self.dir = ctx.machine_dir.to_path_buf();
         }
         self.power_off(ctx, false).await?;
-        let _ = std::fs::remove_file(self.qmp_socket());
+        if let Endpoint::Unix(socket) = self.qmp_endpoint() {
+            let _ = std::fs::remove_file(socket);
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::progress::Silent;
+
+    /// A VM QEMU refuses to start (here its disk is missing) fails at once with QEMU's own
+    /// words, which qemu.log keeps, and leaves no process behind. Skipped without QEMU
+    /// (scripts/test.sh installs it).
+    #[tokio::test]
+    async fn a_vm_qemu_refuses_fails_at_once_with_qemus_words() {
+        let Ok(qemu) = accel::find_qemu("") else {
+            eprintln!("skipped: no QEMU on this machine");
+            return;
+        };
+        let store = tempfile::tempdir().expect("tempdir");
+        let dir = store.path().join("machines").join("bad");
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let cfg = serde_json::json!({
+            "MachineName": "bad", "SSHUser": "berth", "SSHPort": 0,
+            "CPU": 1, "Memory": 64, "DiskSize": 2, "Accel": "tcg",
+            "QemuBinary": qemu.display().to_string(),
+        });
+        let mut vm = Qemu::from_config(cfg, store.path()).expect("config");
+        let ctx = DriverContext {
+            name: "bad",
+            store_root: store.path(),
+            machine_dir: &dir,
+            progress: &Silent,
+        };
+        let started = Instant::now();
+        let err = vm.boot(&ctx).await.expect_err("no disk, no VM");
+        assert!(started.elapsed() < LAUNCH_TIMEOUT, "{err}");
+        assert!(err.message().contains("starting QEMU failed"), "{err}");
+        assert!(err.message().contains("disk.qcow2"), "QEMU's words: {err}");
+        let log = std::fs::read_to_string(dir.join("qemu.log")).expect("qemu.log");
+        assert!(log.contains("disk.qcow2"), "{log}");
+        assert!(vm.pid().is_none(), "no QEMU left");
+        // The ports it was given are recorded for the next try.
+        assert_ne!(vm.cfg.base.ssh_port, 0);
+        assert_ne!(vm.cfg.engine_port, vm.cfg.base.ssh_port);
     }
 }

@@ -142,6 +142,9 @@ pub struct QemuConfig {
     pub base: BaseFields,
     #[serde(rename = "EnginePort", default)]
     pub engine_port: u16,
+    /// QMP's 127.0.0.1 port where QMP cannot use a Unix socket (Windows).
+    #[serde(rename = "QMPPort", default)]
+    pub qmp_port: u16,
     #[serde(rename = "CPU")]
     pub cpus: u32,
     #[serde(rename = "Memory")]

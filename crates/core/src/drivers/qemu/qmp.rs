@@ -1,64 +1,90 @@
-//! QMP, QEMU's JSON control protocol, over the VM's unix socket: its run state, an ACPI power
-//! button press (a clean shutdown), and quit (pulling the plug).
+//! QMP, QEMU's JSON control protocol: the VM's run state, an ACPI power button press (a clean
+//! shutdown), and quit (pulling the plug). Over a Unix socket in the machine directory where
+//! there is one; on Windows over 127.0.0.1 TCP, because QEMU's Windows named-pipe chardev takes
+//! a single client for its lifetime and Berth connects once per status check.
 
-#![cfg_attr(not(unix), allow(dead_code, unused_imports))]
-
-use std::path::Path;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-#[cfg(unix)]
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-#[cfg(unix)]
-use tokio::net::UnixStream;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 
 use crate::error::{Error, ErrorKind, Result};
 
-/// QMP needs a Unix socket; Windows hosts would use a named pipe (not in this version).
-#[cfg(not(unix))]
-pub struct Qmp;
+/// Where a VM's QMP server listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    Unix(PathBuf),
+    /// A port on 127.0.0.1.
+    Tcp(u16),
+}
 
-#[cfg(not(unix))]
-impl Qmp {
-    pub async fn connect(_: &Path, _: Duration) -> Result<Qmp> {
-        Err(Error::driver(
-            "controlling QEMU on Windows is not in this version of Berth",
-        ))
-    }
-    pub async fn status(&mut self, _: Duration) -> Result<String> {
-        Err(qmp_error("status", "unsupported"))
-    }
-    pub async fn powerdown(&mut self, _: Duration) -> Result<()> {
-        Err(qmp_error("powerdown", "unsupported"))
-    }
-    pub async fn quit(&mut self, _: Duration) -> Result<()> {
-        Err(qmp_error("quit", "unsupported"))
+impl Endpoint {
+    /// The `-qmp` argument that makes QEMU serve QMP here (clients may come and go).
+    pub fn qemu_arg(&self) -> String {
+        match self {
+            // QEMU splits option values at commas; a comma in a path is written twice.
+            Endpoint::Unix(p) => format!(
+                "unix:{},server=on,wait=off",
+                p.display().to_string().replace(',', ",,")
+            ),
+            Endpoint::Tcp(port) => format!("tcp:127.0.0.1:{port},server=on,wait=off"),
+        }
     }
 }
 
-#[cfg(unix)]
+type Reader = BufReader<Box<dyn AsyncRead + Unpin + Send>>;
+type Writer = Box<dyn AsyncWrite + Unpin + Send>;
+
 pub struct Qmp {
-    reader: BufReader<tokio::net::unix::OwnedReadHalf>,
-    writer: tokio::net::unix::OwnedWriteHalf,
+    reader: Reader,
+    writer: Writer,
 }
 
 fn qmp_error(what: &str, e: impl std::fmt::Display) -> Error {
     Error::new(ErrorKind::Driver, format!("QMP {what}: {e}"))
 }
 
-#[cfg(unix)]
+/// A reset connection is QEMU closing it (over TCP, `quit` often ends that way).
+fn io_error(what: &str, e: std::io::Error) -> Error {
+    use std::io::ErrorKind::*;
+    match e.kind() {
+        ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof => {
+            qmp_error(what, "the socket closed")
+        }
+        _ => qmp_error(what, e),
+    }
+}
+
+async fn open(at: &Endpoint) -> std::io::Result<(Reader, Writer)> {
+    match at {
+        #[cfg(unix)]
+        Endpoint::Unix(p) => {
+            let (r, w) = tokio::net::UnixStream::connect(p).await?.into_split();
+            Ok((BufReader::new(Box::new(r)), Box::new(w)))
+        }
+        #[cfg(not(unix))]
+        Endpoint::Unix(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "Unix sockets are not available here",
+        )),
+        Endpoint::Tcp(port) => {
+            let (r, w) = tokio::net::TcpStream::connect(("127.0.0.1", *port))
+                .await?
+                .into_split();
+            Ok((BufReader::new(Box::new(r)), Box::new(w)))
+        }
+    }
+}
+
 impl Qmp {
     /// Connects and leaves capabilities negotiation mode.
-    pub async fn connect(socket: &Path, timeout: Duration) -> Result<Qmp> {
-        let stream = tokio::time::timeout(timeout, UnixStream::connect(socket))
+    pub async fn connect(at: &Endpoint, timeout: Duration) -> Result<Qmp> {
+        let (reader, writer) = tokio::time::timeout(timeout, open(at))
             .await
             .map_err(|_| Error::timeout("the VM's QMP socket did not answer"))?
-            .map_err(|e| qmp_error(&format!("connect {}", socket.display()), e))?;
-        let (r, w) = stream.into_split();
-        let mut q = Qmp {
-            reader: BufReader::new(r),
-            writer: w,
-        };
+            .map_err(|e| qmp_error(&format!("connect {at:?}"), e))?;
+        let mut q = Qmp { reader, writer };
         // The greeting, then capabilities.
         q.read_message(timeout).await?;
         q.execute("qmp_capabilities", None, timeout).await?;
@@ -70,7 +96,7 @@ impl Qmp {
         let n = tokio::time::timeout(timeout, self.reader.read_line(&mut line))
             .await
             .map_err(|_| Error::timeout("QEMU did not answer on QMP"))?
-            .map_err(|e| qmp_error("read", e))?;
+            .map_err(|e| io_error("read", e))?;
         if n == 0 {
             return Err(qmp_error("read", "the socket closed"));
         }
@@ -93,7 +119,7 @@ impl Qmp {
         self.writer
             .write_all(text.as_bytes())
             .await
-            .map_err(|e| qmp_error("write", e))?;
+            .map_err(|e| io_error("write", e))?;
         loop {
             let m = self.read_message(timeout).await?;
             if let Some(r) = m.get("return") {
@@ -114,6 +140,15 @@ impl Qmp {
         Ok(r.get("status")
             .and_then(Value::as_str)
             .unwrap_or("unknown")
+            .to_string())
+    }
+
+    /// The VM's `-name`.
+    pub async fn name(&mut self, timeout: Duration) -> Result<String> {
+        let r = self.execute("query-name", None, timeout).await?;
+        Ok(r.get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
             .to_string())
     }
 
@@ -138,5 +173,77 @@ impl Qmp {
         self.execute("system_reset", None, timeout)
             .await
             .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::drivers::qemu::{accel, process};
+    use std::time::Instant;
+
+    const T: Duration = Duration::from_secs(5);
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port")
+    }
+
+    /// Each endpoint against a real QEMU without a guest (`-machine none`), started the way the
+    /// driver starts it; TCP is what Windows uses. Skipped without QEMU (scripts/test.sh
+    /// installs it).
+    #[tokio::test]
+    async fn qemu_serves_qmp_to_one_client_after_another_and_quits() {
+        let Ok(qemu) = accel::find_qemu("") else {
+            eprintln!("skipped: no QEMU on this machine");
+            return;
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut endpoints = vec![Endpoint::Tcp(free_port())];
+        if cfg!(unix) {
+            endpoints.push(Endpoint::Unix(dir.path().join("q,mp.sock")));
+        }
+        for at in endpoints {
+            let log = dir.path().join("qemu.log");
+            let mut cmd = std::process::Command::new(&qemu);
+            cmd.args(["-machine", "none", "-nodefaults", "-display", "none"])
+                .args(["-name", "berth-probe", "-qmp", &at.qemu_arg()]);
+            let mut child = process::spawn(cmd, &log).expect("spawn QEMU");
+            let deadline = Instant::now() + Duration::from_secs(20);
+            let mut q = loop {
+                match Qmp::connect(&at, T).await {
+                    Ok(q) => break q,
+                    Err(e) => {
+                        let exited = child.try_wait().expect("wait").is_some();
+                        if exited || Instant::now() > deadline {
+                            let _ = child.kill();
+                            panic!(
+                                "{at:?}: {e}; QEMU said: {}",
+                                std::fs::read_to_string(&log).unwrap_or_default()
+                            );
+                        }
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            };
+            assert_eq!(q.name(T).await.expect("name"), "berth-probe");
+            assert_eq!(q.status(T).await.expect("status"), "running");
+            let err = q.execute("no-such-command", None, T).await.unwrap_err();
+            assert!(err.message().contains("no-such-command"), "{err}");
+            drop(q);
+            // The driver connects once per check: a second client is served too.
+            let mut q = Qmp::connect(&at, T).await.expect("second client");
+            q.quit(T).await.expect("quit");
+            let deadline = Instant::now() + T;
+            while child.try_wait().expect("wait").is_none() {
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    panic!("{at:?}: QEMU did not quit");
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
     }
 }

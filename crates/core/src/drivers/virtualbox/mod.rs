@@ -374,7 +374,7 @@ impl VirtualBox {
         }
         if cfg!(windows) {
             // VirtualBox cannot use VT-x while Windows' hypervisor holds it.
-            let out = std::process::Command::new("powershell")
+            let out = crate::child::command("powershell")
                 .args([
                     "-NoProfile",
                     "-NonInteractive",

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -50,9 +49,12 @@ impl VBox {
     pub fn run(&self, args: &[&str]) -> Result<String> {
         let mut tries = 0;
         loop {
-            let out = Command::new(&self.bin).args(args).output().map_err(|e| {
-                Error::driver(format!("cannot run VBoxManage: {e}")).with_hint(INSTALL_HINT)
-            })?;
+            let out = crate::child::command(&self.bin)
+                .args(args)
+                .output()
+                .map_err(|e| {
+                    Error::driver(format!("cannot run VBoxManage: {e}")).with_hint(INSTALL_HINT)
+                })?;
             let stderr = String::from_utf8_lossy(&out.stderr).to_string();
             if stderr.contains("error: The object is not ready") && tries < 5 {
                 tries += 1;

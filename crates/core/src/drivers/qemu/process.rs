@@ -1,0 +1,165 @@
+//! QEMU as a background process, started the same way on every OS: detached from Berth (its
+//! own session on Unix, no console on Windows, where QEMU has no -daemonize), its output in a
+//! log file, its PID in the machine directory. Berth's own process may exit at once (the CLI)
+//! or live for days (the app): a thread waits for the VM so it never lingers as a zombie.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use crate::error::{Error, Result};
+
+/// Starts `cmd` detached, stdout and stderr to `log` (truncated).
+pub fn spawn(mut cmd: Command, log: &Path) -> Result<Child> {
+    let out = std::fs::File::create(log)
+        .map_err(|e| Error::io(format!("cannot write {}: {e}", log.display())))?;
+    let err = out
+        .try_clone()
+        .map_err(|e| Error::io(format!("cannot write {}: {e}", log.display())))?;
+    cmd.stdin(Stdio::null()).stdout(out).stderr(err);
+    detach(&mut cmd);
+    cmd.spawn()
+        .map_err(|e| Error::driver(format!("cannot start QEMU: {e}")))
+}
+
+#[cfg(unix)]
+fn detach(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setsid(2) is async-signal-safe; nothing else runs between fork and exec.
+    // Its own session: Ctrl-C in the terminal or a closed terminal does not take the VM down.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+}
+
+#[cfg(windows)]
+fn detach(cmd: &mut Command) {
+    use std::os::windows::process::CommandExt;
+    const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
+    const CREATE_NO_WINDOW: u32 = 0x0800_0000;
+    // No console window, and Ctrl-C in the user's console does not reach the VM.
+    cmd.creation_flags(CREATE_NEW_PROCESS_GROUP | CREATE_NO_WINDOW);
+}
+
+#[cfg(not(any(unix, windows)))]
+fn detach(_: &mut Command) {}
+
+/// Lets `child` run on; a thread reaps it when it exits.
+pub fn release(mut child: Child) {
+    std::thread::spawn(move || {
+        let _ = child.wait();
+    });
+}
+
+/// Whether process `pid` is alive and is this machine's QEMU (a PID file outlives reboots and
+/// PIDs get reused): on Unix its command line names the machine's disk; on Windows, where
+/// another process's command line is not at hand, it is a qemu-system process.
+pub fn alive(pid: u32, disk: &Path) -> bool {
+    if pid <= 1 || pid > i32::MAX as u32 {
+        return false;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|c| String::from_utf8_lossy(&c).contains(&*disk.to_string_lossy()))
+            .unwrap_or(false)
+    }
+    #[cfg(all(unix, not(target_os = "linux")))]
+    {
+        crate::child::command("ps")
+            .args(["-o", "command=", "-p", &pid.to_string()])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).contains(&*disk.to_string_lossy()))
+            .unwrap_or(false)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = disk;
+        crate::child::command("tasklist")
+            .args(["/FI", &format!("PID eq {pid}"), "/FO", "CSV", "/NH"])
+            .output()
+            .map(|o| tasklist_shows_qemu(&String::from_utf8_lossy(&o.stdout), pid))
+            .unwrap_or(false)
+    }
+}
+
+/// `tasklist /FO CSV /NH` output names process `pid` as qemu-system-*.
+/// A match: `"qemu-system-x86_64.exe","4242","Console","1","1,234,567 K"`;
+/// none: `INFO: No tasks are running which match the specified criteria.`
+#[cfg_attr(unix, allow(dead_code))]
+fn tasklist_shows_qemu(out: &str, pid: u32) -> bool {
+    out.lines().any(|line| {
+        let fields: Vec<&str> = line.split("\",\"").map(|f| f.trim_matches('"')).collect();
+        fields.len() >= 2
+            && fields[0].to_ascii_lowercase().starts_with("qemu-system")
+            && fields[1].trim() == pid.to_string()
+    })
+}
+
+/// Stops process `pid` at once (the caller checked it is this machine's QEMU).
+pub fn kill(pid: u32) {
+    #[cfg(unix)]
+    // SAFETY: a plain kill(2) of a process checked to be this machine's QEMU.
+    unsafe {
+        libc::kill(pid as i32, libc::SIGKILL);
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = crate::child::command("taskkill")
+            .args(["/F", "/PID", &pid.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tasklist_output_is_read_by_pid_and_image_name() {
+        let row = "\"qemu-system-x86_64.exe\",\"4242\",\"Console\",\"1\",\"1,234,567 K\"\r\n";
+        assert!(tasklist_shows_qemu(row, 4242));
+        assert!(!tasklist_shows_qemu(row, 424));
+        assert!(!tasklist_shows_qemu(
+            "\"notepad.exe\",\"4242\",\"Console\",\"1\",\"9,000 K\"",
+            4242
+        ));
+        assert!(!tasklist_shows_qemu(
+            "INFO: No tasks are running which match the specified criteria.",
+            4242
+        ));
+        assert!(!tasklist_shows_qemu("", 4242));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_detached_process_has_its_own_session_and_log_and_is_reaped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("out.log");
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "echo started; echo oops >&2; sleep 30"]);
+        let child = spawn(cmd, &log).expect("spawn");
+        let pid = child.id();
+        // Its own session: the test's terminal signals do not reach it.
+        let sid = unsafe { libc::getsid(pid as i32) };
+        assert_eq!(sid, pid as i32);
+        release(child);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !std::fs::read_to_string(&log).is_ok_and(|t| t.contains("oops")) {
+            assert!(std::time::Instant::now() < deadline, "no output in the log");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        kill(pid);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while Path::new(&format!("/proc/{pid}")).exists() {
+            assert!(std::time::Instant::now() < deadline, "not reaped");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let text = std::fs::read_to_string(&log).expect("log");
+        assert!(text.contains("started\n"), "stdout too: {text}");
+    }
+}
