@@ -3,6 +3,7 @@
 
 /// Sets what is not set yet. Call before any other thread exists.
 pub fn tune() {
+    let mut set = Vec::new();
     // WebKitGTK's GPU compositing and DMA-BUF renderer buy nothing for this UI, cost ~250 ms
     // of startup and ~70 MiB, and blank the window on some GPU drivers.
     // JavaScriptCore's JIT tiers buy nothing for a page this small and cost ~7 MiB.
@@ -11,20 +12,26 @@ pub fn tune() {
         ("WEBKIT_DISABLE_DMABUF_RENDERER", "1"),
         ("JSC_useJIT", "0"),
     ] {
-        set_default(v, value);
+        set_default(&mut set, v, value);
     }
     // Without the DMA-BUF renderer the render node is never used, but WebKit would still open
     // an EGL display in this process to look it up, which maps Mesa and LLVM here (~25 MiB).
     if std::env::var_os("WEBKIT_DISABLE_DMABUF_RENDERER").is_some_and(|v| v == "1") {
-        set_default("WEBKIT_WEB_RENDER_DEVICE_FILE", &render_node());
+        set_default(&mut set, "WEBKIT_WEB_RENDER_DEVICE_FILE", &render_node());
+    }
+    if !set.is_empty() {
+        // Programs Berth starts (a terminal, QEMU) do without them (berth_core::child).
+        // SAFETY: called from main before any other thread exists.
+        unsafe { std::env::set_var(berth_core::child::APP_SET, set.join(",")) };
     }
     preload_for_helpers();
 }
 
-fn set_default(var: &str, value: &str) {
+fn set_default(set: &mut Vec<&'static str>, var: &'static str, value: &str) {
     if std::env::var_os(var).is_none() {
         // SAFETY: called from main before any other thread exists.
         unsafe { std::env::set_var(var, value) };
+        set.push(var);
     }
 }
 
@@ -63,8 +70,8 @@ const PRELOAD: [&str; 6] = [
 /// (`berth_core::child`). BERTH_NO_PRELOAD=1 turns this off.
 fn preload_for_helpers() {
     use berth_core::child::USER_LD_PRELOAD;
-    if std::env::var_os("BERTH_NO_PRELOAD").is_some() || std::env::var_os(USER_LD_PRELOAD).is_some()
-    {
+    let off = std::env::var_os("BERTH_NO_PRELOAD").is_some_and(|v| !v.is_empty() && v != "0");
+    if off || std::env::var_os(USER_LD_PRELOAD).is_some() {
         return;
     }
     let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {

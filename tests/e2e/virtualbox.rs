@@ -355,7 +355,11 @@ fn stop_presses_the_power_button_kill_pulls_the_plug_and_start_boots_again() {
     // guest's sshd is broken here, so start fails after the VM runs).
     fake.tool.clear();
     let o = fake.berth(&b, &env, &["start", "pw"]);
-    assert!(!o.status.success(), "{}", text(&o));
+    assert_fails_with(
+        &o,
+        "SSH handshake with 127.0.0.1:",
+        "start reaches the guest's broken sshd",
+    );
     assert_in_order(
         &fake.calls(),
         &[

@@ -536,7 +536,7 @@ fn which(program: &str) -> bool {
 
 /// Runs an external program with this process's stdio and returns its exit status.
 fn run_external(argv: &[String]) -> Result<i32> {
-    let status = std::process::Command::new(&argv[0])
+    let status = berth_core::child::command(&argv[0])
         .args(&argv[1..])
         .status()
         .map_err(|e| Error::io(format!("cannot run {}: {e}", argv[0])))?;

@@ -501,7 +501,7 @@ mod tests {
             );
         }
         // OpenSSH itself reads it.
-        if let Ok(out) = crate::child::command("ssh-keygen")
+        if let Ok(out) = crate::child::background("ssh-keygen")
             .arg("-y")
             .arg("-f")
             .arg(&path)

@@ -204,7 +204,7 @@ impl PowerShell {
 
     /// Runs a script; its stdout (trimmed). A non-zero exit is an error with PowerShell's message.
     pub fn run(&self, script: &str) -> Result<String> {
-        let out = crate::child::command(&self.bin)
+        let out = crate::child::background(&self.bin)
             .args(["-NoProfile", "-NonInteractive", script])
             .output()
             .map_err(|e| Error::driver(format!("cannot run PowerShell: {e}")))?;

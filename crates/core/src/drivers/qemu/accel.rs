@@ -87,7 +87,7 @@ pub fn native_accel() -> &'static str {
 fn native_present() -> bool {
     match std::env::consts::OS {
         "linux" => Path::new("/dev/kvm").exists(),
-        "macos" => crate::child::command("sysctl")
+        "macos" => crate::child::background("sysctl")
             .args(["-n", "kern.hv_support"])
             .output()
             .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "1")
@@ -108,7 +108,7 @@ pub fn probe(qemu: &Path, accel: &str, work_dir: &Path, timeout: Duration) -> bo
     if std::fs::write(&img, probe_image()).is_err() {
         return false;
     }
-    let child = crate::child::command(qemu)
+    let child = crate::child::background(qemu)
         .args([
             "-accel",
             accel,
@@ -185,6 +185,22 @@ pub fn choose(qemu: &Path, wanted: &str, work_dir: &Path) -> Result<(String, Opt
     }
 }
 
+/// QEMU for the tests that run it. Without one they skip, unless BERTH_REQUIRE_QEMU is set
+/// (scripts/test.sh sets it: there a skip would hide a broken setup).
+#[cfg(test)]
+pub(crate) fn qemu_for_tests() -> Option<PathBuf> {
+    match find_qemu("") {
+        Ok(q) => Some(q),
+        Err(e) if std::env::var_os("BERTH_REQUIRE_QEMU").is_some() => {
+            panic!("BERTH_REQUIRE_QEMU is set but {e}")
+        }
+        Err(_) => {
+            eprintln!("skipped: no QEMU on this machine");
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,8 +215,7 @@ mod tests {
     /// With QEMU installed: TCG runs the probe; a missing accelerator fails fast, never hangs.
     #[test]
     fn probes_answer_within_seconds() {
-        let Ok(qemu) = find_qemu("") else {
-            eprintln!("qemu-system not installed: skipped");
+        let Some(qemu) = qemu_for_tests() else {
             return;
         };
         let dir = tempfile::tempdir().unwrap();

@@ -53,9 +53,42 @@ pub fn release(mut child: Child) {
     });
 }
 
+/// A QEMU being started: released to the reaper thread when dropped, however the start ends
+/// (the app cancels a create by dropping its future).
+pub struct Launched(Option<Child>);
+
+impl Launched {
+    pub fn new(child: Child) -> Launched {
+        Launched(Some(child))
+    }
+
+    /// Its exit status if it has exited (and so was reaped).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        let status = self.0.as_mut()?.try_wait().ok()??;
+        self.0 = None;
+        Some(status)
+    }
+
+    /// Stops and reaps it.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Launched {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.take() {
+            release(c);
+        }
+    }
+}
+
 /// Whether process `pid` is alive and is this machine's QEMU (a PID file outlives reboots and
-/// PIDs get reused): on Unix its command line names the machine's disk; on Windows, where
-/// another process's command line is not at hand, it is a qemu-system process.
+/// PIDs get reused): its command line names the machine's disk. On Windows, should PowerShell
+/// not answer, a qemu-system process of that PID will do.
 pub fn alive(pid: u32, disk: &Path) -> bool {
     if pid <= 1 || pid > i32::MAX as u32 {
         return false;
@@ -68,7 +101,7 @@ pub fn alive(pid: u32, disk: &Path) -> bool {
     }
     #[cfg(all(unix, not(target_os = "linux")))]
     {
-        crate::child::command("ps")
+        crate::child::background("ps")
             .args(["-o", "command=", "-p", &pid.to_string()])
             .output()
             .map(|o| String::from_utf8_lossy(&o.stdout).contains(&*disk.to_string_lossy()))
@@ -76,8 +109,20 @@ pub fn alive(pid: u32, disk: &Path) -> bool {
     }
     #[cfg(not(unix))]
     {
-        let _ = disk;
-        crate::child::command("tasklist")
+        let filter = format!("ProcessId={pid}");
+        let cmdline = crate::child::background("powershell")
+            .args(["-NoProfile", "-NonInteractive", "-Command"])
+            .arg(format!(
+                "(Get-CimInstance Win32_Process -Filter '{filter}').CommandLine"
+            ))
+            .output();
+        if let Ok(o) = cmdline
+            && o.status.success()
+        {
+            // Empty: no such process.
+            return String::from_utf8_lossy(&o.stdout).contains(&*disk.to_string_lossy());
+        }
+        crate::child::background("tasklist")
             .args(["/FI", &format!("PID eq {pid}"), "/FO", "CSV", "/NH"])
             .output()
             .map(|o| tasklist_shows_qemu(&String::from_utf8_lossy(&o.stdout), pid))
@@ -107,7 +152,7 @@ pub fn kill(pid: u32) {
     }
     #[cfg(not(unix))]
     {
-        let _ = crate::child::command("taskkill")
+        let _ = crate::child::background("taskkill")
             .args(["/F", "/PID", &pid.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())

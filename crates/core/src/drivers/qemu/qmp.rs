@@ -33,6 +33,15 @@ impl Endpoint {
     }
 }
 
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Endpoint::Unix(p) => write!(f, "{}", p.display()),
+            Endpoint::Tcp(port) => write!(f, "127.0.0.1:{port}"),
+        }
+    }
+}
+
 type Reader = BufReader<Box<dyn AsyncRead + Unpin + Send>>;
 type Writer = Box<dyn AsyncWrite + Unpin + Send>;
 
@@ -82,8 +91,8 @@ impl Qmp {
     pub async fn connect(at: &Endpoint, timeout: Duration) -> Result<Qmp> {
         let (reader, writer) = tokio::time::timeout(timeout, open(at))
             .await
-            .map_err(|_| Error::timeout("the VM's QMP socket did not answer"))?
-            .map_err(|e| qmp_error(&format!("connect {at:?}"), e))?;
+            .map_err(|_| Error::timeout(format!("the VM's QMP endpoint {at} did not answer")))?
+            .map_err(|e| qmp_error(&format!("connect {at}"), e))?;
         let mut q = Qmp { reader, writer };
         // The greeting, then capabilities.
         q.read_message(timeout).await?;
@@ -184,6 +193,16 @@ mod tests {
 
     const T: Duration = Duration::from_secs(5);
 
+    /// QEMU runs in its own session: a failed assertion must not leave it running.
+    struct KillOnDrop(std::process::Child);
+
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
     fn free_port() -> u16 {
         std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -196,8 +215,7 @@ mod tests {
     /// installs it).
     #[tokio::test]
     async fn qemu_serves_qmp_to_one_client_after_another_and_quits() {
-        let Ok(qemu) = accel::find_qemu("") else {
-            eprintln!("skipped: no QEMU on this machine");
+        let Some(qemu) = accel::qemu_for_tests() else {
             return;
         };
         let dir = tempfile::tempdir().expect("tempdir");
@@ -210,7 +228,8 @@ mod tests {
             let mut cmd = std::process::Command::new(&qemu);
             cmd.args(["-machine", "none", "-nodefaults", "-display", "none"])
                 .args(["-name", "berth-probe", "-qmp", &at.qemu_arg()]);
-            let mut child = process::spawn(cmd, &log).expect("spawn QEMU");
+            let mut guard = KillOnDrop(process::spawn(cmd, &log).expect("spawn QEMU"));
+            let child = &mut guard.0;
             let deadline = Instant::now() + Duration::from_secs(20);
             let mut q = loop {
                 match Qmp::connect(&at, T).await {
@@ -218,9 +237,8 @@ mod tests {
                     Err(e) => {
                         let exited = child.try_wait().expect("wait").is_some();
                         if exited || Instant::now() > deadline {
-                            let _ = child.kill();
                             panic!(
-                                "{at:?}: {e}; QEMU said: {}",
+                                "{at}: {e}; QEMU said: {}",
                                 std::fs::read_to_string(&log).unwrap_or_default()
                             );
                         }
@@ -239,8 +257,7 @@ mod tests {
             let deadline = Instant::now() + T;
             while child.try_wait().expect("wait").is_none() {
                 if Instant::now() > deadline {
-                    let _ = child.kill();
-                    panic!("{at:?}: QEMU did not quit");
+                    panic!("{at}: QEMU did not quit");
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }

@@ -374,7 +374,7 @@ impl VirtualBox {
         }
         if cfg!(windows) {
             // VirtualBox cannot use VT-x while Windows' hypervisor holds it.
-            let out = crate::child::command("powershell")
+            let out = crate::child::background("powershell")
                 .args([
                     "-NoProfile",
                     "-NonInteractive",

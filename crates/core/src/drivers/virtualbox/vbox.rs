@@ -49,7 +49,7 @@ impl VBox {
     pub fn run(&self, args: &[&str]) -> Result<String> {
         let mut tries = 0;
         loop {
-            let out = crate::child::command(&self.bin)
+            let out = crate::child::background(&self.bin)
                 .args(args)
                 .output()
                 .map_err(|e| {
