@@ -278,26 +278,30 @@ pub fn finish(app: &AppHandle, job: &str, result: Result<String, Error>) {
             hint: e.hint().map(str::to_string),
         },
     };
-    if let Some(state) = app.try_state::<AppState>() {
+    let notify = app.try_state::<AppState>().is_some_and(|state| {
         if let Ok(mut jobs) = state.jobs.lock() {
             jobs.remove(job);
         }
-        if Settings::load(&state.berth.store).notifications {
-            use tauri_plugin_notification::NotificationExt;
-            let title = if done.ok {
-                "Berth: machine ready"
-            } else {
-                "Berth: create failed"
-            };
-            let _ = app
-                .notification()
-                .builder()
-                .title(title)
-                .body(&done.message)
-                .show();
-        }
-    }
+        Settings::load(&state.berth.store).notifications
+    });
+    let (title, body) = (
+        if done.ok {
+            "Berth: machine ready"
+        } else {
+            "Berth: create failed"
+        },
+        done.message.clone(),
+    );
     let _ = app.emit("job-done", done);
+    if notify {
+        // The window first, and off the async runtime: showing a notification waits for the
+        // desktop's notification server, which may answer late or never.
+        let app = app.clone();
+        std::thread::spawn(move || {
+            use tauri_plugin_notification::NotificationExt;
+            let _ = app.notification().builder().title(title).body(body).show();
+        });
+    }
 }
 
 /// Stops a create in progress; the machine is kept, marked Error, so nothing is hidden.
