@@ -61,18 +61,24 @@ pub async fn wait_sshd(
     }
 }
 
+/// The last `lines` lines of a log ("" when it is missing or empty).
+pub fn log_tail(path: &std::path::Path, lines: usize) -> String {
+    let log = std::fs::read_to_string(path).unwrap_or_default();
+    let mut tail: Vec<&str> = log.lines().rev().take(lines).collect();
+    tail.reverse();
+    tail.join("\n")
+}
+
 /// The last lines of a VM's log, for an error's hint.
 pub fn log_hint(what: &str, path: &std::path::Path) -> String {
-    let log = std::fs::read_to_string(path).unwrap_or_default();
-    let mut tail: Vec<&str> = log.lines().rev().take(5).collect();
-    tail.reverse();
+    let tail = log_tail(path, 5);
     format!(
         "the VM's {what} is {}{}",
         path.display(),
         if tail.is_empty() {
             String::new()
         } else {
-            format!("; it ends:\n{}", tail.join("\n"))
+            format!("; it ends:\n{tail}")
         }
     )
 }

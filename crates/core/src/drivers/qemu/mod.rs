@@ -10,7 +10,6 @@ pub mod process;
 pub mod qmp;
 
 use std::path::{Path, PathBuf};
-use std::process::Child;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -332,13 +331,13 @@ impl Qemu {
         let mut cmd = crate::child::background(self.qemu()?);
         // Not the user's working directory: QEMU would keep it busy for the VM's life.
         cmd.args(self.qemu_args()).current_dir(&self.dir);
-        let mut child = process::spawn(cmd, &self.qemu_log())?;
+        // Reaped by a thread however this ends, a cancelled create included.
+        let mut child = process::Launched::new(process::spawn(cmd, &self.qemu_log())?);
         let pid = child.id().to_string();
         if let Err(e) =
             crate::fsutil::atomic_write(&self.pidfile(), pid.as_bytes(), crate::fsutil::PUBLIC_MODE)
         {
-            let _ = child.kill();
-            let _ = child.wait();
+            child.kill();
             return Err(e);
         }
         self.wait_launched(child, &qmp).await?;
@@ -355,19 +354,14 @@ impl Qemu {
 
     /// Waits until QEMU runs this VM (QMP answers with its name and `running`), or says why
     /// QEMU exited: a port taken meanwhile, a bad image, an accelerator that went away.
-    async fn wait_launched(&self, child: Child, qmp: &Endpoint) -> Result<()> {
-        // Reaped by a thread however this ends, a cancelled create included.
-        let mut child = process::Launched::new(child);
+    async fn wait_launched(&self, mut child: process::Launched, qmp: &Endpoint) -> Result<()> {
         let deadline = Instant::now() + LAUNCH_TIMEOUT;
         let name = format!("berth-{}", self.cfg.base.machine_name);
         loop {
             if let Some(status) = child.exited() {
-                let log = std::fs::read_to_string(self.qemu_log()).unwrap_or_default();
-                let last: Vec<&str> = log.lines().rev().take(10).collect();
-                let last: Vec<&str> = last.into_iter().rev().collect();
                 return Err(Error::driver(format!(
                     "starting QEMU failed ({status}): {}",
-                    last.join("\n").trim()
+                    super::localvm::log_tail(&self.qemu_log(), 10).trim()
                 ))
                 .with_hint(format!(
                     "QEMU's messages are in {}; the VM's console log is {}",

@@ -62,6 +62,11 @@ impl Launched {
         Launched(Some(child))
     }
 
+    /// Its PID (0 once it has exited or been killed).
+    pub fn id(&self) -> u32 {
+        self.0.as_ref().map_or(0, Child::id)
+    }
+
     /// Its exit status if it has exited (and so was reaped).
     pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
         let status = self.0.as_mut()?.try_wait().ok()??;

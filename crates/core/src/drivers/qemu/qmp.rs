@@ -203,13 +203,6 @@ mod tests {
         }
     }
 
-    fn free_port() -> u16 {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port")
-    }
-
     /// Each endpoint against a real QEMU without a guest (`-machine none`), started the way the
     /// driver starts it; TCP is what Windows uses. Skipped without QEMU (scripts/test.sh
     /// installs it).
@@ -219,7 +212,8 @@ mod tests {
             return;
         };
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut endpoints = vec![Endpoint::Tcp(free_port())];
+        let port = crate::drivers::qemu::free_port().expect("a free port");
+        let mut endpoints = vec![Endpoint::Tcp(port)];
         if cfg!(unix) {
             endpoints.push(Endpoint::Unix(dir.path().join("q,mp.sock")));
         }
