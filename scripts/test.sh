@@ -12,12 +12,17 @@ apt_install curl ca-certificates git openssh-server openssh-client \
   docker.io iproute2 iptables sudo busybox-static python3 strace bc \
   "${TAURI_BUILD_PKGS[@]}" libayatana-appindicator3-1 \
   xvfb xauth dbus dbus-x11 at-spi2-core fonts-dejavu-core webkit2gtk-driver python3-dbus python3-gi imagemagick xdotool \
-  gnome-keyring libsecret-tools python3-yaml
+  gnome-keyring libsecret-tools python3-yaml openssl util-linux
 ensure_rust
 ensure_node
 ensure_qemu
 apt_install mmdebstrap e2fsprogs
 cd "$ROOT"
+
+# The fault suite's scenarios (here and in the cloud suites) each add a row to this ledger;
+# its table is printed at the end.
+BERTH_FAULT_LEDGER=$(mktemp /tmp/berth-faults.XXXXXX)
+export BERTH_FAULT_LEDGER
 
 TH=tests/testhost/testhost.sh
 "$TH" down-all >/dev/null 2>&1 || true
@@ -50,6 +55,8 @@ echo "== end-to-end: DigitalOcean driver (Prism proxy + stateful fake) on real t
 cargo test -q -p berth --test e2e_digitalocean -- --include-ignored --test-threads=2
 echo "== end-to-end: AWS EC2 driver (moto with signatures and validation) on real test hosts"
 cargo test -q -p berth --test e2e_amazonec2 -- --include-ignored --test-threads=2
+echo "== faults: SSH cut and dropped, sshd killed, full disks, SIGKILL at random points, app + CLI at once"
+cargo test -q -p berth --test e2e_faults -- --include-ignored --test-threads=3
 echo "== end-to-end: VirtualBox driver against a recording VBoxManage stand-in"
 cargo test -q -p berth --test e2e_virtualbox
 echo "== end-to-end: Hyper-V driver against a recording PowerShell stand-in"
@@ -66,4 +73,6 @@ if ! "$TAURI_DRIVER" --help >/dev/null 2>&1; then
 fi
 npm_ci tests/gui
 TAURI_DRIVER=$TAURI_DRIVER tests/gui/run.sh
+echo "== the fault suite's table (faults injected; lost and leaked must be 0)"
+python3 tests/faults/table.py "$BERTH_FAULT_LEDGER"
 echo "All tests passed."

@@ -392,24 +392,12 @@ pub fn env_command(name: String) -> String {
 #[tauri::command]
 pub async fn open_terminal(state: State<'_, AppState>, name: String, ssh: bool) -> Res<()> {
     let p: ProgressRef = Arc::new(berth_core::progress::Silent);
-    let (env, command) = if ssh {
-        let berth = crate::cli_path().ok_or_else(|| {
-            Error::invalid("the berth command was not found")
-                .with_hint("install the berth CLI next to the app or on PATH")
-        })?;
-        (
-            vec![],
-            vec![berth.display().to_string(), "ssh".into(), name],
-        )
-    } else {
-        (state.berth.env_vars(&name, false, &p).await?, vec![])
-    };
-    let mut env = env;
-    env.push((
-        "BERTH_STORAGE_PATH".into(),
-        state.berth.store.root().display().to_string(),
-    ));
-    terminal::spawn(&terminal::launch_for(env, command)?)?;
+    let cli = crate::cli_path();
+    let launch = state
+        .berth
+        .terminal_launch(&name, ssh, cli.as_deref(), &p)
+        .await?;
+    terminal::spawn(&launch)?;
     Ok(())
 }
 

@@ -12,6 +12,9 @@
                                               terminated, key pairs, security groups, volumes,
                                               the default VPC)
   ec2_harness.py URL import-key NAME          imports a key pair NAME (a name already taken)
+  ec2_harness.py URL seed-other NAME SUBNET   another store's machine NAME: a key pair, a security
+                                              group and an instance tagged with its own
+                                              berth-machine-id (what Berth must never touch)
 
 Later commands read the keys from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (moto checks them).
 """
@@ -108,7 +111,26 @@ def import_key(url, name):
             client(url).import_key_pair(KeyName=name, PublicKeyMaterial=f.read())
 
 
+def seed_other(url, name, subnet):
+    import subprocess
+    import tempfile
+    ec2 = client(url)
+    tags = [{"Key": "berth-machine-id", "Value": "0123456789abcdef01234567"}, {"Key": "Name", "Value": name}]
+    with tempfile.TemporaryDirectory() as d:
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", f"{d}/k"], check=True)
+        with open(f"{d}/k.pub", "rb") as f:
+            ec2.import_key_pair(KeyName=f"other-{name}", PublicKeyMaterial=f.read(),
+                                TagSpecifications=[{"ResourceType": "key-pair", "Tags": tags}])
+    vpc = ec2.describe_subnets(SubnetIds=[subnet])["Subnets"][0]["VpcId"]
+    group = ec2.create_security_group(GroupName=f"other-{name}", Description="another store", VpcId=vpc,
+                                      TagSpecifications=[{"ResourceType": "security-group", "Tags": tags}])
+    image = ec2.describe_images(Owners=["099720109477"])["Images"][0]["ImageId"]
+    ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.micro", SubnetId=subnet,
+                      KeyName=f"other-{name}", SecurityGroupIds=[group["GroupId"]],
+                      TagSpecifications=[{"ResourceType": "instance", "Tags": tags}])
+
+
 if __name__ == "__main__":
     url, cmd, args = sys.argv[1], sys.argv[2], sys.argv[3:]
     {"setup": lambda: setup(url, args), "wait": lambda: wait(url, *args), "dump": lambda: dump(url),
-     "import-key": lambda: import_key(url, *args)}[cmd]()
+     "import-key": lambda: import_key(url, *args), "seed-other": lambda: seed_other(url, *args)}[cmd]()

@@ -109,9 +109,54 @@ fn read_secret(prompt: &str) -> Result<String> {
     Ok(secret)
 }
 
-/// Terminal echo off while alive.
+/// Terminal echo off while alive. Ctrl-C (or a kill) at the prompt would end the process
+/// before `drop` runs and leave the user's terminal without echo, so until then SIGINT,
+/// SIGTERM, SIGHUP and SIGQUIT first restore the settings, then end the process as they would.
 #[cfg(unix)]
 struct EchoOff(Option<libc::termios>);
+
+#[cfg(unix)]
+mod restore_on_signal {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    pub const SIGNALS: [libc::c_int; 4] =
+        [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
+    static ARMED: AtomicBool = AtomicBool::new(false);
+    static mut SAVED: std::mem::MaybeUninit<libc::termios> = std::mem::MaybeUninit::uninit();
+
+    extern "C" fn handler(sig: libc::c_int) {
+        // Only async-signal-safe calls: tcsetattr, signal, raise.
+        if ARMED.load(Ordering::SeqCst) {
+            // SAFETY: SAVED was written before ARMED was set.
+            unsafe { libc::tcsetattr(0, libc::TCSANOW, (&raw const SAVED).cast()) };
+        }
+        // SAFETY: back to the default action, then the same signal: the process ends as it
+        // would have (exit status 128+N in the shell).
+        unsafe {
+            libc::signal(sig, libc::SIG_DFL);
+            libc::raise(sig);
+        }
+    }
+
+    pub fn arm(saved: libc::termios) {
+        // SAFETY: written while no handler is armed (single-threaded prompt).
+        unsafe { (&raw mut SAVED).write(std::mem::MaybeUninit::new(saved)) };
+        ARMED.store(true, Ordering::SeqCst);
+        for sig in SIGNALS {
+            let h: extern "C" fn(libc::c_int) = handler;
+            // SAFETY: installs a handler that only makes async-signal-safe calls.
+            unsafe { libc::signal(sig, h as libc::sighandler_t) };
+        }
+    }
+
+    pub fn disarm() {
+        ARMED.store(false, Ordering::SeqCst);
+        for sig in SIGNALS {
+            // SAFETY: back to the default action.
+            unsafe { libc::signal(sig, libc::SIG_DFL) };
+        }
+    }
+}
 
 #[cfg(unix)]
 impl EchoOff {
@@ -123,6 +168,7 @@ impl EchoOff {
                 return EchoOff(None);
             }
             let saved = t;
+            restore_on_signal::arm(saved);
             t.c_lflag &= !libc::ECHO;
             libc::tcsetattr(0, libc::TCSANOW, &t);
             EchoOff(Some(saved))
@@ -136,6 +182,7 @@ impl Drop for EchoOff {
         if let Some(t) = self.0 {
             // SAFETY: restores the settings read in `new`.
             unsafe { libc::tcsetattr(0, libc::TCSANOW, &t) };
+            restore_on_signal::disarm();
         }
     }
 }

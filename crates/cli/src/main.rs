@@ -16,6 +16,7 @@ use berth_core::ops::list::{Filters, ListOptions};
 use berth_core::ops::{Berth, CreateSpec, ProgressRef};
 use berth_core::shellenv::{self, Shell};
 use berth_core::template::{self, Template};
+use berth_core::text::printable;
 use berth_core::{Error, ErrorKind, Result, Store};
 
 use cli::{Cli, Cmd};
@@ -50,10 +51,16 @@ fn exit_code(e: &Error) -> i32 {
 
 fn print_error(e: &Error) {
     let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "Error: {e}");
+    let _ = writeln!(err, "Error: {}", printable(&e.to_string()));
     if let Some(h) = e.hint() {
-        let _ = writeln!(err, "Hint: {h}");
+        let _ = writeln!(err, "Hint: {}", printable(h));
     }
+}
+
+/// Prints a line of output that carries text from a record or a host (escaped, see
+/// `berth_core::text`).
+fn say(line: &str) {
+    println!("{}", printable(line));
 }
 
 /// The machine to act on: the one named, else `default` if it exists (docker-machine's rule).
@@ -116,12 +123,12 @@ async fn run(cli: Cli, driver_opts: DriverOptions) -> Result<i32> {
             if !extra.is_empty() {
                 return Err(Error::invalid("Too many arguments given"));
             }
-            println!("{}", berth.active()?);
+            say(&berth.active()?);
         }
         Cmd::Config { swarm, name } => {
             no_swarm(swarm)?;
             let name = target(&store, name)?;
-            print!("{}", berth.config_flags(&name, &p).await?);
+            print!("{}", printable(&berth.config_flags(&name, &p).await?));
         }
         Cmd::Create(args) => return create(&berth, args, driver_opts, &renderer, &p).await,
         Cmd::Credentials { action } => credentials::run(&store, action).await?,
@@ -131,13 +138,13 @@ async fn run(cli: Cli, driver_opts: DriverOptions) -> Result<i32> {
             let m = berth.load(&name)?;
             let v = serde_json::to_value(&m).map_err(|e| Error::store(e.to_string()))?;
             match format {
-                None => println!("{}", template::pretty4(&v)),
-                Some(f) => println!("{}", Template::parse(&f)?.render(&v)?),
+                None => say(&template::pretty4(&v)),
+                Some(f) => say(&Template::parse(&f)?.render(&v)?),
             }
         }
         Cmd::Ip { names } => {
             for n in targets(&store, names)? {
-                println!("{}", berth.ip(&n)?);
+                say(&berth.ip(&n)?);
             }
         }
         Cmd::Start { names } => {
@@ -195,11 +202,14 @@ async fn run(cli: Cli, driver_opts: DriverOptions) -> Result<i32> {
         Cmd::Ssh { args } => return ssh(&berth, &store, cli.native_ssh, args, &p).await,
         Cmd::Status { name } => {
             let name = target(&store, name)?;
-            println!("{}", berth.state(&name, Duration::from_secs(10)).await?);
+            say(&berth
+                .state(&name, Duration::from_secs(10))
+                .await?
+                .to_string());
         }
         Cmd::Url { name } => {
             let name = target(&store, name)?;
-            println!("{}", berth.url(&name)?);
+            say(&berth.url(&name)?);
         }
         Cmd::Use { unset, name } => {
             let name = if unset || name.as_deref() == Some("local") {
@@ -262,13 +272,10 @@ async fn run(cli: Cli, driver_opts: DriverOptions) -> Result<i32> {
         }
         Cmd::Version { names } => match names.as_slice() {
             [] => println!("{}", version_string()),
-            [n] => println!(
-                "{}",
-                berth
-                    .docker_version(n, Duration::from_secs(20))
-                    .await?
-                    .version
-            ),
+            [n] => say(&berth
+                .docker_version(n, Duration::from_secs(20))
+                .await?
+                .version),
             _ => return Err(Error::invalid("Expected one machine name as an argument")),
         },
     }
@@ -336,9 +343,9 @@ async fn create(
             } else {
                 "Error creating machine"
             };
-            eprintln!("{prefix}: {e}");
+            eprintln!("{prefix}: {}", printable(&e.to_string()));
             if let Some(h) = e.hint() {
-                eprintln!("Hint: {h}");
+                eprintln!("Hint: {}", printable(h));
             }
             if berth
                 .load(&name)
@@ -433,7 +440,10 @@ async fn ls(berth: &Berth, args: cli::LsArgs) -> Result<()> {
         out.push_str(&tpl.render(&v)?);
         out.push('\n');
     }
-    print!("{}", if table { template::tabwrite(&out) } else { out });
+    print!(
+        "{}",
+        printable(&if table { template::tabwrite(&out) } else { out })
+    );
     Ok(())
 }
 
@@ -519,9 +529,9 @@ async fn rm(
             Ok(()) => println!("Successfully removed {n}"),
             Err(e) => {
                 failed = true;
-                eprintln!("Error removing host \"{n}\": {e}");
+                eprintln!("Error removing host \"{n}\": {}", printable(&e.to_string()));
                 if let Some(h) = e.hint() {
-                    eprintln!("Hint: {h}");
+                    eprintln!("Hint: {}", printable(h));
                 }
             }
         }
@@ -562,16 +572,9 @@ async fn ssh(
     let mut args = args.into_iter();
     let name = target(store, args.next())?;
     let remote: Vec<String> = args.collect();
-    let (mut m, _) = berth.ssh_endpoint(&name)?;
-    if m.ssh_host_key.is_none() {
-        // Pin the key now so the external client can verify it.
-        let d = berth_core::drivers::load_driver(&m, berth.store.root())?;
-        berth
-            .connect_ssh(&mut m, d.as_ref(), p)
-            .await?
-            .close()
-            .await;
-    }
+    berth.ssh_endpoint(&name)?;
+    // Pin the key now so the external client can verify it.
+    berth.pin_host_key(&name, p).await?;
     if !native && which("ssh") {
         let argv = berth.ssh_argv(&name, &remote, false)?;
         let code = run_external(&argv)?;

@@ -10,6 +10,9 @@ use berth_core::ssh::{SshSession, sh_quote};
 use berth_core::{Error, Result};
 
 async fn connect(berth: &Berth, name: &str, p: &ProgressRef) -> Result<SshSession> {
+    // A first connection pins the host key into the record: that write happens under the
+    // machine's lock; this session then only checks against it.
+    berth.pin_host_key(name, p).await?;
     let (mut m, d) = berth.load_ready(name)?;
     berth.connect_ssh(&mut m, d.as_ref(), p).await
 }

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use berth_core::progress::{Event, Progress};
+use berth_core::text::printable;
 use indicatif::{ProgressBar, ProgressStyle};
 
 pub struct Renderer {
@@ -79,6 +80,7 @@ impl Progress for Renderer {
         };
         match event {
             Event::Step { title, .. } => {
+                let title = printable(&title).into_owned();
                 self.finish_step(&mut st, true);
                 st.title = title.clone();
                 st.started = Instant::now();
@@ -95,9 +97,12 @@ impl Progress for Renderer {
                     eprintln!("{title}...");
                 }
             }
-            Event::Log { line } => self.print(&st, &line),
-            Event::Warn { line } => self.print(&st, &format!("Warning: {line}")),
-            Event::Debug { line } if self.debug => self.print(&st, &format!("[debug] {line}")),
+            // Lines carry text from hosts and records: escaped, never raw to the terminal.
+            Event::Log { line } => self.print(&st, &printable(&line)),
+            Event::Warn { line } => self.print(&st, &format!("Warning: {}", printable(&line))),
+            Event::Debug { line } if self.debug => {
+                self.print(&st, &format!("[debug] {}", printable(&line)))
+            }
             Event::Debug { .. } => {}
         }
     }

@@ -225,7 +225,10 @@ fn config_inspect_ls_and_records() {
         use std::os::unix::fs::PermissionsExt;
         let mode =
             |p: &std::path::Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
-        assert_eq!(mode(e.store.path()), 0o700);
+        // What Berth creates is private; the store directory itself was the test's (a user's
+        // own directory keeps its mode, and create warns when it is open to others).
+        assert_eq!(mode(&e.store.path().join("machines")), 0o700);
+        assert_eq!(mode(&e.store.path().join("certs")), 0o700);
         assert_eq!(mode(&dir), 0o700);
         assert_eq!(mode(&dir.join("machine.json")), 0o600);
         assert_eq!(mode(&dir.join("key.pem")), 0o600);
@@ -308,7 +311,8 @@ fn default_machine_usage_errors_and_removal() {
     e.ok(&["rm", "-y", "default"]);
     assert_eq!(e.ok(&["ls", "-q"]), "");
 
-    // A record too damaged to load can still be removed.
+    // A record too damaged to load may stand for resources Berth can no longer find: removing
+    // it takes -f. A create interrupted before it wrote its record goes without.
     std::fs::create_dir_all(e.store.path().join("machines/junk")).expect("mkdir");
     std::fs::write(
         e.store.path().join("machines/junk/machine.json"),
@@ -316,6 +320,160 @@ fn default_machine_usage_errors_and_removal() {
     )
     .expect("write");
     assert!(e.ok(&["ls"]).contains("junk"));
-    e.ok(&["rm", "-y", "junk"]);
+    e.err(&["rm", "-y", "junk"], "berth rm -f junk");
+    assert!(e.store.path().join("machines/junk/machine.json").exists());
+    e.ok(&["rm", "-f", "junk"]);
     assert!(!e.store.path().join("machines/junk").exists());
+    std::fs::create_dir_all(e.store.path().join("machines/half")).expect("mkdir");
+    e.ok(&["rm", "-y", "half"]);
+    assert!(!e.store.path().join("machines/half").exists());
+}
+
+/// Hostile input never reaches a shell line, a terminal or the store.
+#[test]
+fn hostile_names_urls_and_records_are_refused_or_escaped() {
+    let e = Env::new();
+    for name in ["CON", "nul.txt", "Aux", "com1", "dev."] {
+        e.err(
+            &["create", "-d", "none", "--url", URL, name],
+            "machine name",
+        );
+    }
+    for url in [
+        "tcp://127.0.0.1:9\nrm -rf ~",
+        "tcp://h\":9",
+        "tcp://$(id):9",
+        "tcp://h\u{201D}:9",
+        "tcp://::1:9",
+        "tcp://-h:9",
+    ] {
+        e.err(&["create", "-d", "none", "--url", url, "x"], "--url");
+    }
+    e.err(
+        &[
+            "create",
+            "-d",
+            "generic",
+            "--generic-ip-address",
+            "127.0.0.1",
+            "--generic-ssh-user=-oProxyCommand=touch /tmp/pwned",
+            "x",
+        ],
+        "not a valid user name",
+    );
+    assert!(
+        !e.store.path().join("machines").exists()
+            || std::fs::read_dir(e.store.path().join("machines"))
+                .expect("ls")
+                .flatten()
+                .all(|d| d.file_name().to_string_lossy().starts_with('.')),
+        "refused creates stored nothing"
+    );
+
+    // A record edited by hand: a newline in the URL never reaches `env` output for any shell,
+    // nor the active files; an escape sequence in a damaged record is printed escaped.
+    e.ok(&["create", "-d", "none", "--url", URL, "edited"]);
+    let file = e.store.path().join("machines/edited/machine.json");
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).expect("read")).expect("json");
+    m["Driver"]["URL"] = serde_json::json!("tcp://127.0.0.1:9\r\ncalc.exe");
+    std::fs::write(&file, serde_json::to_string(&m).expect("json")).expect("write");
+    for shell in ["cmd", "powershell", "bash", "fish"] {
+        let o = e.run(&["env", "--shell", shell, "edited"]);
+        assert!(!o.status.success(), "{shell}");
+        assert!(
+            !String::from_utf8_lossy(&o.stdout).contains("calc.exe"),
+            "{shell}: {}",
+            String::from_utf8_lossy(&o.stdout)
+        );
+    }
+    e.err(&["use", "edited"], "--url");
+    assert!(!e.store.path().join("active/env.sh").exists());
+    std::fs::create_dir_all(e.store.path().join("machines/evil")).expect("mkdir");
+    std::fs::write(
+        e.store.path().join("machines/evil/machine.json"),
+        "{\"SchemaVersion\": 1, \"Name\": \"\u{1b}]0;pwned\u{7}\u{1b}[2J\"}",
+    )
+    .expect("write");
+    let o = e.run(&["ls"]);
+    let all = [o.stdout.as_slice(), o.stderr.as_slice()].concat();
+    assert!(String::from_utf8_lossy(&all).contains("evil"));
+    assert!(
+        !all.contains(&0x1b) && !all.contains(&0x07),
+        "raw escapes printed: {}",
+        String::from_utf8_lossy(&all)
+    );
+    let o = e.run(&["inspect", "evil"]);
+    assert!(
+        !o.stderr.contains(&0x1b),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Ctrl-C at the secret prompt (echo off) gives the terminal its echo back.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_at_the_secret_prompt_restores_echo() {
+    use std::io::{Read, Write};
+    use std::os::fd::FromRawFd;
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+
+    let e = Env::new();
+    let (mut master, mut slave) = (0, 0);
+    // SAFETY: openpty fills two descriptors; the rest of its arguments may be null.
+    let r = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(r, 0, "openpty");
+    let echo_on = |fd| {
+        // SAFETY: tcgetattr on a pty descriptor this test owns.
+        let mut t: libc::termios = unsafe { std::mem::zeroed() };
+        assert_eq!(unsafe { libc::tcgetattr(fd, &mut t) }, 0);
+        t.c_lflag & libc::ECHO != 0
+    };
+    assert!(echo_on(slave), "a new terminal echoes");
+    let stdio = |fd: i32| {
+        // SAFETY: a duplicate of the slave side, owned by the child's Stdio.
+        unsafe { std::process::Stdio::from_raw_fd(libc::dup(fd)) }
+    };
+    let mut cmd = e.cmd();
+    cmd.args(["credentials", "add", "digitalocean", "--name", "typed"])
+        .stdin(stdio(slave))
+        .stdout(stdio(slave))
+        .stderr(stdio(slave));
+    // SAFETY: between fork and exec: a new session whose controlling terminal is the pty, so
+    // Ctrl-C there sends SIGINT to berth as in a real terminal.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY as _, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().expect("berth");
+    // SAFETY: the master side, owned by this File from now on.
+    let mut term = unsafe { std::fs::File::from_raw_fd(master) };
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    while !String::from_utf8_lossy(&seen).contains("access token:") {
+        let n = term.read(&mut buf).expect("read the prompt");
+        assert!(n > 0, "no prompt: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(!echo_on(slave), "echo is off while the secret is typed");
+    term.write_all(&[0x03]).expect("Ctrl-C");
+    let status = child.wait().expect("wait");
+    assert_eq!(status.signal(), Some(libc::SIGINT), "{status:?}");
+    assert!(echo_on(slave), "the terminal echoes again after Ctrl-C");
+    // SAFETY: closing the descriptor this test opened.
+    unsafe { libc::close(slave) };
 }

@@ -74,12 +74,6 @@ impl MachineCerts {
     }
 }
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Bootstrap {
-    pub created_ca: bool,
-    pub created_client: bool,
-}
-
 /// The organisation name docker-machine put in its certificates: the local user name.
 fn org() -> String {
     ["USER", "USERNAME"]
@@ -219,72 +213,273 @@ pub fn read_pair(cert: &Path, key: &Path) -> Result<CertPair> {
     })
 }
 
+/// Held while a process reads or changes the store's CA and client certificate: bootstrap,
+/// renewal, `regenerate-certs --client-certs` and every copy into a machine directory. Without
+/// it, parallel first creates each made a CA and left mismatched pairs behind. Taken after a
+/// machine's lock, never before (one order, no deadlock); not re-entrant (flock).
+pub struct StoreCertsLock {
+    _file: std::fs::File,
+}
+
+pub fn lock_store_certs(store: &Store) -> Result<StoreCertsLock> {
+    use crate::error::IoContext;
+    store.init()?;
+    let path = store.certs_dir().join(".lock");
+    let file = fsutil::open_lock_file(&path)?;
+    file.lock().at("lock", &path)?;
+    Ok(StoreCertsLock { _file: file })
+}
+
+/// Why a certificate and its key cannot be used (None: they can).
+pub fn pair_problem(pair: &CertPair, ca_pem: Option<&str>, renew_days: i64) -> Option<String> {
+    let info = match parse_cert_pem(&pair.cert_pem) {
+        Ok(i) => i,
+        Err(e) => return Some(format!("the certificate is unreadable: {e}")),
+    };
+    let key = match KeyPair::from_pem(&pair.key_pem) {
+        Ok(k) => k,
+        Err(e) => return Some(format!("the key is unreadable: {e}")),
+    };
+    if key.public_key_raw() != info.public_key_raw.as_slice() {
+        return Some("the certificate does not belong to the key beside it".into());
+    }
+    if let Some(ca) = ca_pem
+        && let Err(why) = verify_issued_by(&pair.cert_pem, ca)
+    {
+        return Some(why);
+    }
+    if info.expires_within(renew_days) {
+        return Some(format!(
+            "the certificate expires on {}",
+            rfc3339(info.not_after)
+        ));
+    }
+    None
+}
+
+/// Checks `cert_pem`'s signature with the CA's key (and that it names the CA as issuer).
+pub fn verify_issued_by(cert_pem: &str, ca_pem: &str) -> std::result::Result<(), String> {
+    let der = |pem: &str, what: &str| {
+        x509_parser::pem::parse_x509_pem(pem.as_bytes())
+            .map(|(_, p)| p.contents)
+            .map_err(|e| format!("the {what} is unreadable: {e}"))
+    };
+    let (cert_der, ca_der) = (
+        der(cert_pem, "certificate")?,
+        der(ca_pem, "CA certificate")?,
+    );
+    let (_, cert) = x509_parser::parse_x509_certificate(&cert_der)
+        .map_err(|e| format!("the certificate is unreadable: {e}"))?;
+    let (_, ca) = x509_parser::parse_x509_certificate(&ca_der)
+        .map_err(|e| format!("the CA certificate is unreadable: {e}"))?;
+    if cert.issuer().as_raw() != ca.subject().as_raw()
+        || cert.verify_signature(Some(ca.public_key())).is_err()
+    {
+        return Err("the certificate was not issued by the CA beside it".into());
+    }
+    Ok(())
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// What `bootstrap` found and did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Bootstrap {
+    pub created_ca: bool,
+    pub created_client: bool,
+    /// Where replaced files were moved (an expired CA, a damaged or expiring client pair).
+    pub moved_aside: Option<PathBuf>,
+}
+
+/// Moves files out of the way into `certs/replaced-<time>/`: Berth never overwrites a key, so
+/// a mistake (or a damaged file the user can repair) can always be undone.
+fn move_aside(store: &Store, files: &[&Path]) -> Result<PathBuf> {
+    move_aside_into(store, None, files)
+}
+
+/// Like `move_aside`, into `into` when one run already moved something aside.
+fn move_aside_into(store: &Store, into: Option<PathBuf>, files: &[&Path]) -> Result<PathBuf> {
+    use crate::error::IoContext;
+    let stamp = OffsetDateTime::now_utc()
+        .format(&time::macros::format_description!(
+            "[year][month][day]-[hour][minute][second]"
+        ))
+        .unwrap_or_default();
+    let dir = into.unwrap_or_else(|| {
+        store
+            .certs_dir()
+            .join(format!("replaced-{stamp}-{:04x}", rand::random::<u16>()))
+    });
+    fsutil::ensure_private_dir(&dir)?;
+    for f in files.iter().filter(|f| f.exists()) {
+        if let Some(name) = f.file_name() {
+            std::fs::rename(f, dir.join(name)).at("move aside", f)?;
+        }
+    }
+    Ok(dir)
+}
+
 /// Makes sure the store's CA and client certificate exist and are valid, creating or renewing
 /// them as needed (docker-machine's BootstrapCertificates, plus renewal before expiry).
 pub fn bootstrap(store: &Store) -> Result<Bootstrap> {
-    store.init()?;
+    let _lock = lock_store_certs(store)?;
+    bootstrap_locked(store)
+}
+
+fn bootstrap_locked(store: &Store) -> Result<Bootstrap> {
     let p = StoreCerts::of(store);
     let mut report = Bootstrap::default();
-    let ca_usable = p.ca.exists() && p.ca_key.exists() && {
-        let info = parse_cert_pem(&fsutil::read_to_string(&p.ca)?);
-        matches!(info, Ok(i) if !i.expires_within(0))
-    };
-    if !ca_usable {
-        if p.ca.exists() != p.ca_key.exists() {
-            let (have, missing) = if p.ca.exists() {
-                (&p.ca, &p.ca_key)
-            } else {
-                (&p.ca_key, &p.ca)
-            };
-            return Err(Error::store(format!(
-                "{} exists but {} is missing",
-                have.display(),
-                missing.display()
-            ))
-            .with_hint(format!(
-                "restore the missing file, or delete {} to let Berth create a new CA (existing machines then need `berth regenerate-certs`)",
-                have.display()
-            )));
+    match (p.ca.exists(), p.ca_key.exists()) {
+        (false, false) => {
+            write_pair(&generate_ca()?, &p.ca, &p.ca_key)?;
+            report.created_ca = true;
         }
-        write_pair(&generate_ca()?, &p.ca, &p.ca_key)?;
-        report.created_ca = true;
+        (true, true) => {
+            let ca = read_pair(&p.ca, &p.ca_key)?;
+            match pair_problem(&ca, Some(&ca.cert_pem), 0) {
+                None => {}
+                // Nothing can be issued from an expired CA: a new one, the old kept aside.
+                Some(_) if parse_cert_pem(&ca.cert_pem).is_ok_and(|i| i.expires_within(0)) => {
+                    report.moved_aside = Some(move_aside(store, &[&p.ca, &p.ca_key])?);
+                    write_pair(&generate_ca()?, &p.ca, &p.ca_key)?;
+                    report.created_ca = true;
+                }
+                Some(why) => {
+                    let aside = move_aside(store, &[&p.ca, &p.ca_key])?;
+                    return Err(Error::store(format!(
+                        "the store's CA is damaged ({why}); Berth moved it to {}",
+                        aside.display()
+                    ))
+                    .with_hint(format!(
+                        "if you have a good copy, put ca.pem and ca-key.pem back into {}; otherwise \
+                         run the command again to make a new CA (machines keep their own copies; \
+                         `berth regenerate-certs NAME` moves each one to the new CA)",
+                        p.ca.parent().unwrap_or(Path::new(".")).display()
+                    )));
+                }
+            }
+        }
+        // Half a CA: a first create killed between writing the key and the certificate, or a
+        // file lost. Nothing can be issued from half a CA: the half is kept aside, a new CA made.
+        _ => {
+            report.moved_aside = Some(move_aside(store, &[&p.ca, &p.ca_key])?);
+            write_pair(&generate_ca()?, &p.ca, &p.ca_key)?;
+            report.created_ca = true;
+        }
     }
     let ca = read_pair(&p.ca, &p.ca_key)?;
-    let client_usable = !report.created_ca
-        && p.cert.exists()
-        && p.key.exists()
-        && matches!(parse_cert_pem(&fsutil::read_to_string(&p.cert)?),
-            Ok(i) if !i.expires_within(RENEW_BEFORE_DAYS) && i.issued_by(&ca.cert_pem));
-    if !client_usable {
+    let client_problem = if p.cert.exists() || p.key.exists() {
+        match read_pair(&p.cert, &p.key) {
+            Ok(client) => pair_problem(&client, Some(&ca.cert_pem), RENEW_BEFORE_DAYS),
+            Err(e) => Some(e.to_string()),
+        }
+    } else {
+        Some("missing".into())
+    };
+    if client_problem.is_some() {
+        if p.cert.exists() || p.key.exists() {
+            let into = report.moved_aside.take();
+            report.moved_aside = Some(move_aside_into(store, into, &[&p.cert, &p.key])?);
+        }
         write_pair(&generate_client(&ca)?, &p.cert, &p.key)?;
         report.created_client = true;
     }
     Ok(report)
 }
 
-/// Replaces the store's CA and client certificate (regenerate-certs --client-certs). Machines
-/// keep working with their own copies until each one is regenerated.
-pub fn regenerate_store_certs(store: &Store) -> Result<()> {
-    store.init()?;
+/// Replaces the store's CA and client certificate (regenerate-certs --client-certs). The old
+/// ones are moved aside, not overwritten. Machines keep working with their own copies until
+/// each one is regenerated.
+pub fn regenerate_store_certs(store: &Store) -> Result<PathBuf> {
+    let _lock = lock_store_certs(store)?;
     let p = StoreCerts::of(store);
     let ca = generate_ca()?;
     let client = generate_client(&ca)?;
+    let aside = move_aside(store, &[&p.ca, &p.ca_key, &p.cert, &p.key])?;
     write_pair(&ca, &p.ca, &p.ca_key)?;
-    write_pair(&client, &p.cert, &p.key)
+    write_pair(&client, &p.cert, &p.key)?;
+    Ok(aside)
 }
 
-/// Issues a server certificate for a machine from the store's CA and writes the machine's
-/// whole set: ca.pem, cert.pem, key.pem (client copies) and server.pem, server-key.pem.
-pub fn install_machine_certs(store: &Store, machine: &str, sans: &[String]) -> Result<CertPair> {
+/// A machine's whole certificate set, issued but not yet written: what `DOCKER_CERT_PATH`
+/// holds (the CA, copies of the client pair) and the server pair its dockerd uses.
+pub struct MachineCertSet {
+    pub ca_pem: String,
+    pub client: CertPair,
+    pub server: CertPair,
+}
+
+/// Issues a server certificate for a machine from the store's CA (bootstrapping or renewing
+/// the store's CA and client certificate first), without writing anything into the machine's
+/// directory: provisioning writes the set there only once the host took it, so a failed or
+/// interrupted run leaves the machine with the set its dockerd still uses.
+pub fn issue_machine_certs(
+    store: &Store,
+    machine: &str,
+    sans: &[String],
+) -> Result<MachineCertSet> {
+    let _lock = lock_store_certs(store)?;
+    bootstrap_locked(store)?;
     let p = StoreCerts::of(store);
     let ca = read_pair(&p.ca, &p.ca_key)?;
     let client = read_pair(&p.cert, &p.key)?;
     let server = generate_server(&ca, machine, sans)?;
+    Ok(MachineCertSet {
+        ca_pem: ca.cert_pem,
+        client,
+        server,
+    })
+}
+
+/// Writes a set into the machine's directory: ca.pem, cert.pem, key.pem, server.pem,
+/// server-key.pem (keys 0600).
+pub fn write_machine_certs(store: &Store, machine: &str, set: &MachineCertSet) -> Result<()> {
     let m = MachineCerts::in_dir(&store.machine_dir(machine));
-    fsutil::atomic_write(&m.ca, ca.cert_pem.as_bytes(), fsutil::PUBLIC_MODE)?;
+    fsutil::atomic_write(&m.ca, set.ca_pem.as_bytes(), fsutil::PUBLIC_MODE)?;
+    write_pair(&set.client, &m.cert, &m.key)?;
+    write_pair(&set.server, &m.server, &m.server_key)
+}
+
+/// Issues and writes a machine's set at once (machines with nothing to provision).
+pub fn install_machine_certs(store: &Store, machine: &str, sans: &[String]) -> Result<CertPair> {
+    let set = issue_machine_certs(store, machine, sans)?;
+    write_machine_certs(store, machine, &set)?;
+    Ok(set.server)
+}
+
+/// What is wrong with a machine's copy of the client certificate (`cert.pem`, `key.pem`,
+/// checked against its `ca.pem`), if anything: unreadable, not its key's, not issued by the CA
+/// the machine's dockerd trusts, or expiring within 30 days.
+pub fn check_client_copy(machine_dir: &Path) -> Option<String> {
+    let m = MachineCerts::in_dir(machine_dir);
+    let ca = match std::fs::read_to_string(&m.ca) {
+        Ok(c) => c,
+        Err(e) => return Some(format!("its CA certificate cannot be read: {e}")),
+    };
+    match read_pair(&m.cert, &m.key) {
+        Ok(pair) => pair_problem(&pair, Some(&ca), RENEW_BEFORE_DAYS),
+        Err(e) => Some(e.to_string()),
+    }
+}
+
+/// Gives a machine a good client certificate again: a copy of the store's (renewed by
+/// bootstrap when it expires) when the store's CA is the one the machine's dockerd trusts.
+/// Returns false when it is not (`regenerate-certs` moves the machine to the store's CA).
+pub fn recopy_client(store: &Store, machine: &str) -> Result<bool> {
+    let _lock = lock_store_certs(store)?;
+    bootstrap_locked(store)?;
+    let p = StoreCerts::of(store);
+    let m = MachineCerts::in_dir(&store.machine_dir(machine));
+    let machine_ca = fsutil::read_to_string(&m.ca)?;
+    let client = read_pair(&p.cert, &p.key)?;
+    if pair_problem(&client, Some(&machine_ca), RENEW_BEFORE_DAYS).is_some() {
+        return Ok(false);
+    }
     write_pair(&client, &m.cert, &m.key)?;
-    write_pair(&server, &m.server, &m.server_key)?;
-    Ok(server)
+    Ok(true)
 }
 
 #[derive(Debug, Clone)]
@@ -299,6 +494,9 @@ pub struct CertInfo {
     pub authority_key_id: Option<Vec<u8>>,
     pub fingerprint: String,
     pub serial: String,
+    /// The public key's bits (an EC point, an RSA key): compared with a key file's to tell
+    /// they belong together.
+    pub public_key_raw: Vec<u8>,
 }
 
 impl CertInfo {
@@ -388,6 +586,7 @@ pub fn parse_cert_pem(pem: &str) -> Result<CertInfo> {
         authority_key_id,
         fingerprint: format!("sha256:{}", hex(&Sha256::digest(&pem.contents))),
         serial: cert.raw_serial_as_string(),
+        public_key_raw: cert.public_key().subject_public_key.data.to_vec(),
     })
 }
 
@@ -514,7 +713,8 @@ mod tests {
             bootstrap(&store).unwrap(),
             Bootstrap {
                 created_ca: true,
-                created_client: true
+                created_client: true,
+                moved_aside: None,
             }
         );
         assert_eq!(bootstrap(&store).unwrap(), Bootstrap::default());
@@ -531,11 +731,115 @@ mod tests {
                 0o600
             );
         }
+        // Half a CA (a create killed between its two files): kept aside, a new one made.
         std::fs::remove_file(&p.ca).unwrap();
+        let key = std::fs::read_to_string(&p.ca_key).unwrap();
+        let report = bootstrap(&store).unwrap();
+        assert!(report.created_ca, "{report:?}");
+        let aside = report.moved_aside.unwrap();
+        assert_eq!(
+            std::fs::read_to_string(aside.join("ca-key.pem")).unwrap(),
+            key
+        );
+        assert_eq!(bootstrap(&store).unwrap(), Bootstrap::default());
+    }
+
+    /// A truncated ca.pem is moved aside with its key, never replaced over it; the next run
+    /// makes a new CA.
+    #[test]
+    fn a_damaged_ca_is_moved_aside_not_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::at(dir.path());
+        bootstrap(&store).unwrap();
+        let p = StoreCerts::of(&store);
+        let key_before = std::fs::read_to_string(&p.ca_key).unwrap();
+        let pem = std::fs::read_to_string(&p.ca).unwrap();
+        std::fs::write(&p.ca, &pem[..pem.len() / 2]).unwrap();
         let e = bootstrap(&store).unwrap_err();
-        assert!(e.message().contains("ca-key.pem exists"), "{e}");
-        std::fs::remove_file(&p.ca_key).unwrap();
+        assert!(e.message().contains("the store's CA is damaged"), "{e}");
+        let aside: Vec<_> = std::fs::read_dir(store.certs_dir())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("replaced-"))
+            .collect();
+        assert_eq!(aside.len(), 1);
+        assert_eq!(
+            std::fs::read_to_string(aside[0].path().join("ca-key.pem")).unwrap(),
+            key_before,
+            "the old CA key is kept"
+        );
+        assert!(e.message().contains(&aside[0].path().display().to_string()));
         assert!(bootstrap(&store).unwrap().created_ca);
+    }
+
+    /// Parallel first creates on a fresh store: one CA, one client certificate, every pair
+    /// matching (without the store lock, mismatched pairs were left in most rounds).
+    #[test]
+    fn parallel_bootstraps_leave_matching_pairs() {
+        for _ in 0..15 {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::at(dir.path());
+            let threads: Vec<_> = (0..4)
+                .map(|i| {
+                    let store = store.clone();
+                    std::thread::spawn(move || {
+                        let name = format!("m{i}");
+                        std::fs::create_dir_all(store.machine_dir(&name)).unwrap();
+                        install_machine_certs(&store, &name, &["localhost".into()]).unwrap();
+                    })
+                })
+                .collect();
+            for t in threads {
+                t.join().unwrap();
+            }
+            let p = StoreCerts::of(&store);
+            let ca = read_pair(&p.ca, &p.ca_key).unwrap();
+            assert_eq!(pair_problem(&ca, Some(&ca.cert_pem), 0), None);
+            let client = read_pair(&p.cert, &p.key).unwrap();
+            assert_eq!(pair_problem(&client, Some(&ca.cert_pem), 30), None);
+            for i in 0..4 {
+                let md = store.machine_dir(&format!("m{i}"));
+                assert_eq!(check_client_copy(&md), None);
+                assert_eq!(check_server_cert(&md, "localhost"), None);
+                assert_eq!(
+                    std::fs::read_to_string(md.join("ca.pem")).unwrap(),
+                    ca.cert_pem
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_mismatched_client_pair_is_reissued_and_machine_copies_repaired() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::at(dir.path());
+        bootstrap(&store).unwrap();
+        let p = StoreCerts::of(&store);
+        let stray = generate_client(&read_pair(&p.ca, &p.ca_key).unwrap()).unwrap();
+        std::fs::write(&p.key, &stray.key_pem).unwrap();
+        let report = bootstrap(&store).unwrap();
+        assert!(
+            report.created_client && report.moved_aside.is_some(),
+            "{report:?}"
+        );
+        // A machine's copy that does not match its key is found and copied again.
+        std::fs::create_dir_all(store.machine_dir("m")).unwrap();
+        install_machine_certs(&store, "m", &["localhost".into()]).unwrap();
+        let md = store.machine_dir("m");
+        std::fs::write(md.join("key.pem"), &stray.key_pem).unwrap();
+        assert!(check_client_copy(&md).unwrap().contains("does not belong"));
+        assert!(recopy_client(&store, "m").unwrap());
+        assert_eq!(check_client_copy(&md), None);
+        // A copy issued by another CA than the machine's is told apart (signature checked).
+        let other = generate_ca().unwrap();
+        let foreign = generate_client(&other).unwrap();
+        std::fs::write(md.join("cert.pem"), &foreign.cert_pem).unwrap();
+        std::fs::write(md.join("key.pem"), &foreign.key_pem).unwrap();
+        assert!(check_client_copy(&md).unwrap().contains("not issued by"));
+        // After the store moved to a new CA, the machine (still on the old one) is not given
+        // the new client certificate: that takes regenerate-certs.
+        regenerate_store_certs(&store).unwrap();
+        assert!(!recopy_client(&store, "m").unwrap());
     }
 
     #[test]

@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
+use crate::userfile::{self, Encoding, UserFile};
 
 pub const PREFIX: &str = "berth-";
 
@@ -76,20 +77,28 @@ pub fn exists(config_dir: &Path, machine: &str) -> bool {
         .is_file()
 }
 
-fn read_config(config_dir: &Path) -> Result<serde_json::Map<String, serde_json::Value>> {
-    let path = config_dir.join("config.json");
-    match std::fs::read_to_string(&path) {
-        Ok(t) if t.trim().is_empty() => Ok(Default::default()),
-        Ok(t) => match serde_json::from_str::<serde_json::Value>(&t) {
-            Ok(serde_json::Value::Object(m)) => Ok(m),
-            _ => Err(
-                Error::invalid(format!("{} is not a JSON object", path.display()))
-                    .with_hint("fix the docker CLI's config.json; Berth will not overwrite it"),
-            ),
-        },
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Default::default()),
-        Err(e) => Err(e).at("read", &path),
+/// The docker CLI's config.json, followed through links (dotfiles managers link it into a
+/// repository). A missing or blank file is an empty config; one Berth cannot read or parse
+/// is an error, never treated as empty.
+fn open_config(
+    config_dir: &Path,
+) -> Result<(UserFile, serde_json::Map<String, serde_json::Value>)> {
+    let file = userfile::open(&config_dir.join("config.json"))?;
+    let text = file.text.as_deref().unwrap_or_default();
+    if text.trim_ascii().is_empty() {
+        return Ok((file, Default::default()));
     }
+    match serde_json::from_slice::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(m)) => Ok((file, m)),
+        _ => Err(
+            Error::invalid(format!("{} is not a JSON object", file.name()))
+                .with_hint("fix the docker CLI's config.json; Berth will not overwrite it"),
+        ),
+    }
+}
+
+fn read_config(config_dir: &Path) -> Result<serde_json::Map<String, serde_json::Value>> {
+    open_config(config_dir).map(|(_, cfg)| cfg)
 }
 
 pub fn current(config_dir: &Path) -> Option<String> {
@@ -102,7 +111,7 @@ pub fn current(config_dir: &Path) -> Option<String> {
 
 /// Sets (or with `None`, clears back to "default") the docker CLI's current context.
 pub fn set_current(config_dir: &Path, name: Option<&str>) -> Result<()> {
-    let mut cfg = read_config(config_dir)?;
+    let (file, mut cfg) = open_config(config_dir)?;
     match name {
         Some(n) => {
             cfg.insert(
@@ -114,10 +123,17 @@ pub fn set_current(config_dir: &Path, name: Option<&str>) -> Result<()> {
             cfg.remove("currentContext");
         }
     }
-    fsutil::ensure_private_dir(config_dir)?;
-    fsutil::write_json(
-        &config_dir.join("config.json"),
-        &serde_json::Value::Object(cfg),
+    // An existing directory keeps its mode: it is the docker CLI's, not Berth's.
+    if !config_dir.exists() {
+        fsutil::ensure_private_dir(config_dir)?;
+    }
+    let mut text = serde_json::to_string_pretty(&serde_json::Value::Object(cfg))
+        .map_err(|e| Error::store(format!("cannot encode {}: {e}", file.name())))?;
+    text.push('\n');
+    // Through a link to its target, in the target's mode; a new file holds secrets (auths).
+    file.write(
+        text.as_bytes(),
+        Encoding::Bytes { utf8_bom: false },
         fsutil::SECRET_MODE,
     )
 }
@@ -165,6 +181,56 @@ mod tests {
             None,
             "removing the current context falls back to default"
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn writes_a_linked_config_in_its_target_keeping_its_mode() {
+        use std::os::unix::fs::{PermissionsExt, symlink};
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("dotfiles/docker-config.json");
+        std::fs::create_dir(dir.path().join("dotfiles")).unwrap();
+        std::fs::write(&real, r#"{"auths":{}}"#).unwrap();
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let cfg = dir.path().join("docker");
+        std::fs::create_dir(&cfg).unwrap();
+        symlink("../dotfiles/docker-config.json", cfg.join("config.json")).unwrap();
+        set_current(&cfg, Some("berth-dev")).unwrap();
+        let link = std::fs::symlink_metadata(cfg.join("config.json")).unwrap();
+        assert!(link.file_type().is_symlink(), "the link stays a link");
+        assert!(
+            std::fs::read_to_string(&real)
+                .unwrap()
+                .contains("berth-dev")
+        );
+        assert_eq!(
+            std::fs::metadata(&real).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
+        assert_eq!(current(&cfg).as_deref(), Some("berth-dev"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn refuses_read_only_foreign_or_unreadable_configs() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        std::fs::write(&path, "{}").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).unwrap();
+        let err = set_current(dir.path(), Some("x")).unwrap_err();
+        assert!(err.message().contains("read-only"), "{err}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        // Only root can give a file away.
+        if std::os::unix::fs::chown(&path, Some(4242), None).is_ok() {
+            let err = set_current(dir.path(), Some("x")).unwrap_err();
+            assert!(err.message().contains("another user"), "{err}");
+        }
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{}");
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        assert!(set_current(dir.path(), Some("x")).is_err());
+        assert!(path.is_dir());
     }
 
     #[test]

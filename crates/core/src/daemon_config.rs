@@ -147,9 +147,10 @@ pub fn user_sets_live_restore(e: &EngineOptions) -> bool {
         .any(|o| o.trim_start_matches('-').starts_with("live-restore"))
 }
 
-/// Quotes one word for a systemd unit's ExecStart= or Environment= (systemd.syntax(7)):
-/// double quotes with C escapes, `$` and `%` doubled so nothing is expanded.
-pub fn systemd_quote(word: &str) -> String {
+/// Quotes one word for a systemd unit (systemd.syntax(7) "Quoting"): a double-quoted word with
+/// C escapes for `\` and `"`, and `%` doubled because specifiers are expanded in every setting.
+/// `dollar` is what a `$` becomes: the settings differ there.
+fn systemd_word(word: &str, dollar: &str) -> String {
     let plain = !word.is_empty()
         && word
             .chars()
@@ -162,7 +163,7 @@ pub fn systemd_quote(word: &str) -> String {
         match c {
             '"' => s.push_str("\\\""),
             '\\' => s.push_str("\\\\"),
-            '$' => s.push_str("$$"),
+            '$' => s.push_str(dollar),
             '%' => s.push_str("%%"),
             _ => s.push(c),
         }
@@ -171,9 +172,22 @@ pub fn systemd_quote(word: &str) -> String {
     s
 }
 
+/// One ExecStart= argument. systemd expands `$VAR`/`${VAR}` when it runs the command and turns
+/// `$$` into `$` (systemd.service(5) "Command lines"), so `$` is doubled.
+pub fn systemd_exec_quote(word: &str) -> String {
+    systemd_word(word, "$$")
+}
+
+/// One Environment= assignment. systemd does no variable expansion there and `$` has no special
+/// meaning (systemd.exec(5)): a doubled `$` would reach the process as `$$`.
+pub fn systemd_env_quote(word: &str) -> String {
+    systemd_word(word, "$")
+}
+
+/// dockerd's arguments for ExecStart=, each one a single word.
 pub fn systemd_exec_args(args: &[String]) -> String {
     args.iter()
-        .map(|a| systemd_quote(a))
+        .map(|a| systemd_exec_quote(a))
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -186,7 +200,7 @@ pub fn systemd_environment(env: &[String]) -> String {
     format!(
         "Environment={}",
         env.iter()
-            .map(|v| systemd_quote(v))
+            .map(|v| systemd_env_quote(v))
             .collect::<Vec<_>>()
             .join(" ")
     )
@@ -276,18 +290,100 @@ mod tests {
 
     #[test]
     fn systemd_quoting_is_exact() {
-        assert_eq!(systemd_quote("--label"), "--label");
-        assert_eq!(systemd_quote("a b"), "\"a b\"");
+        assert_eq!(systemd_exec_quote("--label"), "--label");
+        assert_eq!(systemd_exec_quote("a b"), "\"a b\"");
+        assert_eq!(systemd_exec_quote(""), "\"\"");
         assert_eq!(
-            systemd_quote("HTTP_PROXY=http://u:p%40x@h:3128"),
-            "\"HTTP_PROXY=http://u:p%%40x@h:3128\""
+            systemd_exec_quote("x=$HOME\"q\"\\%n"),
+            "\"x=$$HOME\\\"q\\\"\\\\%%n\""
         );
-        assert_eq!(systemd_quote("x=$HOME\"q\"\\"), "\"x=$$HOME\\\"q\\\"\\\\\"");
+        assert_eq!(
+            systemd_env_quote("x=$HOME\"q\"\\%n"),
+            "\"x=$HOME\\\"q\\\"\\\\%%n\""
+        );
         assert_eq!(
             systemd_environment(&["A=1".into(), "B=two words".into()]),
             "Environment=A=1 \"B=two words\""
         );
         assert_eq!(systemd_environment(&[]), "");
+    }
+
+    #[test]
+    fn environment_keeps_dollar_signs_single() {
+        // systemd.exec(5): no variable expansion in Environment=, so `$$` would stay `$$`.
+        assert_eq!(
+            systemd_environment(&["HTTP_PROXY=http://u:pa$s@p:3128".into()]),
+            "Environment=\"HTTP_PROXY=http://u:pa$s@p:3128\""
+        );
+        assert_eq!(systemd_env_quote("X_PCT=50%done"), "\"X_PCT=50%%done\"");
+        assert_eq!(
+            systemd_exec_quote("--label=cost=$5"),
+            "\"--label=cost=$$5\""
+        );
+    }
+
+    /// systemd's reading of one word we wrote: extract-word.c (EXTRACT_UNQUOTE|EXTRACT_CUNESCAPE),
+    /// then specifier.c (`%%`), then for ExecStart= env-util.c's replace_env_argv() (`$$`).
+    /// Strict: anything systemd would expand or reject fails the test.
+    fn systemd_reads(quoted: &str, exec: bool) -> String {
+        let mut word = String::new();
+        let (mut it, mut quote) = (quoted.chars(), None);
+        while let Some(c) = it.next() {
+            match (c, quote) {
+                ('\\', _) => match it.next() {
+                    Some(e @ ('\\' | '"')) => word.push(e),
+                    e => panic!("escape {e:?} in {quoted}"),
+                },
+                ('"' | '\'', None) => quote = Some(c),
+                (c, Some(q)) if c == q => quote = None,
+                (c, None) if c.is_whitespace() => panic!("more than one word: {quoted}"),
+                _ => word.push(c),
+            }
+        }
+        assert!(quote.is_none(), "unbalanced quoting: {quoted}");
+        let word = undouble(&word, '%');
+        if exec { undouble(&word, '$') } else { word }
+    }
+
+    /// `%%` → `%` (or `$$` → `$`); a single one would be expanded by systemd.
+    fn undouble(s: &str, special: char) -> String {
+        let mut out = String::new();
+        let mut it = s.chars();
+        while let Some(c) = it.next() {
+            if c == special {
+                let next = it.next();
+                assert_eq!(next, Some(special), "{special} expanded in {s}");
+            }
+            out.push(c);
+        }
+        out
+    }
+
+    #[test]
+    fn systemd_reads_back_every_word_exactly() {
+        let words = [
+            "--label",
+            "",
+            "a b",
+            "HTTP_PROXY=http://u:pa$s@proxy.invalid:3128",
+            "X_PCT=50%done",
+            "X_QUOTE=a\"b\\c",
+            "it's",
+            "$HOME",
+            "${HOME}",
+            "$$",
+            "%n%%",
+            ";",
+            "ünïcode=✓",
+        ];
+        for w in words {
+            assert_eq!(systemd_reads(&systemd_exec_quote(w), true), w, "ExecStart");
+            assert_eq!(
+                systemd_reads(&systemd_env_quote(w), false),
+                w,
+                "Environment"
+            );
+        }
     }
 
     #[test]

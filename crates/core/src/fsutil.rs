@@ -13,18 +13,55 @@ pub const DIR_MODE: u32 = 0o700;
 pub const SECRET_MODE: u32 = 0o600;
 pub const PUBLIC_MODE: u32 = 0o644;
 
+/// Creates `path` (and missing parents) 0700. A directory that already exists keeps its mode:
+/// it may be one the user chose (a shared store, `~/.docker`), and changing its mode behind
+/// their back could break other programs; `too_open` tells when to warn instead.
 pub fn ensure_private_dir(path: &Path) -> Result<()> {
-    if !path.is_dir() {
-        let mut builder = fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::DirBuilderExt;
-            builder.mode(DIR_MODE);
-        }
-        builder.create(path).at("create directory", path)?;
+    if path.is_dir() {
+        return Ok(());
     }
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(DIR_MODE);
+    }
+    builder.create(path).at("create directory", path)?;
+    // The umask may have taken bits away; never more than 0700.
     set_mode(path, DIR_MODE)
+}
+
+/// Opens (creating if needed) a lock file; the caller locks it. Never truncated: it may be
+/// held by another process.
+pub fn open_lock_file(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .at("open lock", path)
+}
+
+/// Why a directory that holds keys is too open (readable or writable by other users), if it is.
+pub fn too_open(path: &Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(path).ok()?.permissions().mode() & 0o7777;
+        (mode & 0o077 != 0).then(|| {
+            format!(
+                "{} is open to other users (mode {mode:o}); Berth keeps private keys there: `chmod 700` it",
+                path.display()
+            )
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
 }
 
 pub fn set_mode(path: &Path, mode: u32) -> Result<()> {
@@ -82,6 +119,52 @@ pub fn atomic_write(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     result
 }
 
+/// Removes `.NAME.tmp-PID-N` files (see `atomic_write`) in `dir` whose writer is no longer
+/// running: a crash between create and rename leaves them, and they may hold a key.
+pub fn sweep_stale_temps(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = temp_writer_pid(&name) else {
+            continue;
+        };
+        if pid != std::process::id() && writer_gone(pid, &e.path()) {
+            let _ = fs::remove_file(e.path());
+        }
+    }
+}
+
+/// The PID in a temp file name written by `atomic_write`.
+fn temp_writer_pid(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix('.')?;
+    let (_, tail) = rest.rsplit_once(".tmp-")?;
+    let (pid, n) = tail.split_once('-')?;
+    n.parse::<u32>().ok()?;
+    pid.parse().ok()
+}
+
+#[cfg(unix)]
+fn writer_gone(pid: u32, _: &Path) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return true;
+    };
+    // SAFETY: signal 0 only checks that the process exists.
+    let r = unsafe { libc::kill(pid, 0) };
+    r != 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EPERM)
+}
+
+/// No cheap liveness check here: a temp file a day old has no writer left.
+#[cfg(not(unix))]
+fn writer_gone(_: u32, path: &Path) -> bool {
+    fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age > std::time::Duration::from_secs(86_400))
+}
+
 fn sync_dir(dir: &Path) {
     #[cfg(unix)]
     if let Ok(d) = File::open(dir) {
@@ -132,6 +215,26 @@ mod tests {
         }
         // No temp files left behind.
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn existing_dirs_keep_their_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("shared");
+        fs::create_dir(&p).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o1777)).unwrap();
+            ensure_private_dir(&p).unwrap();
+            assert_eq!(
+                fs::metadata(&p).unwrap().permissions().mode() & 0o7777,
+                0o1777
+            );
+            assert!(too_open(&p).unwrap().contains("1777"));
+            ensure_private_dir(&p.join("mine")).unwrap();
+            assert_eq!(too_open(&p.join("mine")), None);
+        }
     }
 
     #[test]

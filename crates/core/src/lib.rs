@@ -24,6 +24,8 @@ pub mod ssh;
 pub mod store;
 pub mod template;
 pub mod terminal;
+pub mod text;
+pub mod userfile;
 
 pub use error::{Error, ErrorKind, Result};
 pub use ops::Berth;

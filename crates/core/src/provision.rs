@@ -55,11 +55,33 @@ fn b64_lines(pem: &str) -> String {
         .join("\n")
 }
 
+/// Fills `@@NAME@@` placeholders in one pass over the template: a value is never scanned
+/// again, so a user's value that contains `@@CA_PEM@@` (an engine option, a path) stays text.
 fn fill(template: &str, values: &[(&str, String)]) -> String {
-    let mut out = template.to_string();
-    for (k, v) in values {
-        out = out.replace(&format!("@@{k}@@"), v);
+    let mut out = String::with_capacity(template.len() + 4096);
+    let mut rest = template;
+    while let Some(start) = rest.find("@@") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let filled = after.find("@@").and_then(|end| {
+            let key = &after[..end];
+            values
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| (v, end))
+        });
+        match filled {
+            Some((v, end)) => {
+                out.push_str(v);
+                rest = &after[end + 2..];
+            }
+            None => {
+                out.push_str("@@");
+                rest = after;
+            }
+        }
     }
+    out.push_str(rest);
     out
 }
 
@@ -345,6 +367,27 @@ mod tests {
     }
 
     #[test]
+    fn placeholders_inside_values_stay_text() {
+        let e = EngineOptions {
+            env: vec!["X=@@SERVER_KEY@@".into()],
+            labels: vec!["a=@@CA_PEM@@".into()],
+            ..Default::default()
+        };
+        let s = render(&spec(&e, Mode::Full), false).unwrap();
+        assert!(s.contains("X=@@SERVER_KEY@@"), "{s}");
+        assert!(s.contains("a=@@CA_PEM@@"), "{s}");
+        // The key appears once: where the script puts it, not inside the user's values.
+        assert_eq!(s.matches(&b64_lines("SECRET KEY PEM")).count(), 1);
+        assert_eq!(
+            fill(
+                "@@A@@ @@B@@ @@ x@@",
+                &[("A", "@@B@@".into()), ("B", "b".into())]
+            ),
+            "@@B@@ b @@ x@@"
+        );
+    }
+
+    #[test]
     fn redacted_script_hides_the_key_only() {
         let e = EngineOptions::default();
         let s = render(&spec(&e, Mode::CertsOnly), true).unwrap();
@@ -363,6 +406,72 @@ mod tests {
             render(&spec(&e, Mode::Full), false).unwrap_err().kind(),
             ErrorKind::InvalidInput
         );
+    }
+
+    #[cfg(unix)]
+    /// Runs `script` with sh as an unprivileged user (root here drops to nobody first, so a
+    /// script that did run could not touch this machine); returns its stdout.
+    fn run_unprivileged(script: &str) -> String {
+        use std::io::Write;
+        let root = unsafe { libc::geteuid() } == 0;
+        let mut cmd = if root {
+            let mut c = std::process::Command::new("setpriv");
+            c.args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "--inh-caps=-all",
+                "/bin/sh",
+                "-s",
+            ]);
+            c
+        } else {
+            let mut c = std::process::Command::new("/bin/sh");
+            c.arg("-s");
+            c
+        };
+        let mut child = cmd
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("sh");
+        let _ = child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(script.as_bytes());
+        let out = child.wait_with_output().expect("sh output");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A script cut short in transit (the connection dropped while it was sent) must not run
+    /// at all: no half of it may reach the host's shell.
+    #[cfg(unix)]
+    #[test]
+    fn a_script_cut_short_runs_nothing() {
+        let e = EngineOptions::default();
+        let full = render(&spec(&e, Mode::Full), false).unwrap();
+        let deprov = render_deprovision("dev", "sha256:x", false);
+        for script in [&full, &deprov] {
+            // The whole script does run (as nobody it fails early, but it says so).
+            assert!(run_unprivileged(script).contains("@@berth"), "{script}");
+            let len = script.len();
+            let mut cuts: Vec<usize> = (1..40).map(|i| len * i / 40).collect();
+            cuts.extend(script.match_indices('\n').map(|(i, _)| i).take(25));
+            // Up to the last line, `berth_main` itself: cut inside it, nothing is called.
+            cuts.extend(len.saturating_sub(12)..len - 1);
+            for cut in cuts {
+                if !script.is_char_boundary(cut) {
+                    continue;
+                }
+                let out = run_unprivileged(&script[..cut]);
+                assert!(
+                    !out.contains("@@berth"),
+                    "a script cut at byte {cut} of {len} ran: {out}"
+                );
+            }
+        }
     }
 
     #[test]

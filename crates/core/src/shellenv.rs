@@ -87,7 +87,15 @@ fn escape_fish(v: &str) -> String {
 }
 
 fn escape_powershell(v: &str) -> String {
-    v.replace('`', "``").replace('"', "`\"").replace('$', "`$")
+    let mut s = String::with_capacity(v.len());
+    for c in v.chars() {
+        // PowerShell ends a "…" string at typographic double quotes too.
+        if matches!(c, '`' | '"' | '$' | '\u{201C}' | '\u{201D}' | '\u{201E}') {
+            s.push('`');
+        }
+        s.push(c);
+    }
+    s
 }
 
 fn escape_cmd(v: &str) -> String {
@@ -173,6 +181,21 @@ pub fn usage_hint(shell: Shell, argv: &[String]) -> String {
         ),
     };
     format!("{comment} Run this command to configure your shell: \n{comment} {eval}\n")
+}
+
+/// Refuses values no shell line can carry safely: a control character (a newline would start
+/// a second command in `cmd` and PowerShell output, an escape would drive the terminal).
+pub fn check_values(vars: &[(String, String)]) -> Result<()> {
+    for (k, v) in vars {
+        if v.chars().any(char::is_control) {
+            return Err(crate::Error::store(format!(
+                "{k} would be \"{}\", which contains control characters",
+                v.escape_default()
+            ))
+            .with_hint("the machine's record was changed by hand: fix its URL/address, or remove it and create it again"));
+        }
+    }
+    Ok(())
 }
 
 /// `env` output: one line per variable, then the usage hint.
@@ -273,6 +296,7 @@ impl ActiveFiles {
 
     /// Writes every shell's file. `vars` empty = local Docker (the files unset the variables).
     pub fn write(&self, name: Option<&str>, vars: &[(String, String)]) -> Result<()> {
+        check_values(vars)?;
         fsutil::ensure_private_dir(&self.dir)?;
         let files: [(&str, Shell); 5] = [
             ("env.sh", Shell::Sh),
@@ -364,6 +388,23 @@ mod tests {
             .output()
             .unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout), evil);
+    }
+
+    #[test]
+    fn powershell_values_cannot_break_out() {
+        let v = "C:\\a\u{201D}; calc; \u{201C}$x`";
+        let line = set_line(Shell::PowerShell, "DOCKER_CERT_PATH", v);
+        assert_eq!(
+            line,
+            "$Env:DOCKER_CERT_PATH = \"C:\\a`\u{201D}; calc; `\u{201C}`$x``\""
+        );
+        let vars = vec![("DOCKER_HOST".to_string(), "tcp://h:1\r\ncalc".to_string())];
+        assert!(check_values(&vars).is_err());
+        assert!(
+            ActiveFiles::in_store(Path::new("/nonexistent"))
+                .write(Some("m"), &vars)
+                .is_err()
+        );
     }
 
     #[test]

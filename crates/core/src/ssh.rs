@@ -400,6 +400,15 @@ impl SshSession {
                 _ => {}
             }
         }
+        if status.is_none() && signal.is_none() && self.handle.is_closed() {
+            // The channel ended because the connection did: the server stopped answering (or
+            // its sshd died). What ran there may have finished or not.
+            return Err(Error::ssh(format!(
+                "the SSH connection to {} was lost while the command ran",
+                self.target.address()
+            ))
+            .with_hint("check the network and the server, then run the command again"));
+        }
         Ok((status, signal))
     }
 
@@ -450,11 +459,15 @@ impl SshSession {
         Ok(())
     }
 
+    /// Says goodbye to the server; bounded, because a connection that went silent would
+    /// otherwise hold the caller until TCP gives up.
     pub async fn close(self) {
-        let _ = self
-            .handle
-            .disconnect(russh::Disconnect::ByApplication, "", "en")
-            .await;
+        let _ = tokio::time::timeout(
+            Duration::from_secs(2),
+            self.handle
+                .disconnect(russh::Disconnect::ByApplication, "", "en"),
+        )
+        .await;
     }
 }
 

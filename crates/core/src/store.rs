@@ -105,6 +105,15 @@ impl Store {
         fsutil::ensure_private_dir(&self.certs_dir())
     }
 
+    /// Warnings about store directories other users can read or write (Berth does not change
+    /// the mode of a directory it did not create).
+    pub fn permission_warnings(&self) -> Vec<String> {
+        [self.root.clone(), self.machines_dir(), self.certs_dir()]
+            .iter()
+            .filter_map(|d| fsutil::too_open(d))
+            .collect()
+    }
+
     pub fn exists(&self, name: &str) -> bool {
         validate_machine_name(name).is_ok() && self.machine_dir(name).is_dir()
     }
@@ -155,6 +164,16 @@ impl Store {
             .map_err(|e| e.or_hint(format!("fix or remove {}", path.display())))
     }
 
+    /// A machine directory without a record and without anything else a record would have
+    /// pointed at: a create interrupted before it wrote machine.json (it had made nothing yet).
+    pub fn is_unwritten_reservation(&self, name: &str) -> bool {
+        let dir = self.machine_dir(name);
+        validate_machine_name(name).is_ok()
+            && dir.is_dir()
+            && matches!(fs::symlink_metadata(self.machine_file(name)), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
+            && !dir.join("config.json").exists()
+    }
+
     /// Every machine, each loaded on its own: a damaged record is an `Err` in its row.
     pub fn load_all(&self) -> Result<Vec<(String, Result<Machine>)>> {
         Ok(self
@@ -191,6 +210,7 @@ impl Store {
     pub fn reserve(&self, name: &str) -> Result<MachineLock> {
         validate_machine_name(name)?;
         self.init()?;
+        self.sweep();
         let lock = self.lock(name, Duration::from_secs(5))?;
         let dir = self.machine_dir(name);
         #[cfg_attr(not(unix), allow(unused_mut))]
@@ -220,13 +240,7 @@ impl Store {
         if let Some(parent) = path.parent() {
             fsutil::ensure_private_dir(parent)?;
         }
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .at("open lock", &path)?;
+        let mut file = fsutil::open_lock_file(&path)?;
         let deadline = Instant::now() + wait;
         loop {
             match file.try_lock() {
@@ -271,6 +285,7 @@ impl Store {
     /// Deletes a machine's directory. It is first renamed out of the listing, so a half-deleted
     /// machine never shows up as a damaged one.
     pub fn remove(&self, lock: MachineLock) -> Result<()> {
+        self.sweep();
         let dir = self.machine_dir(&lock.name);
         if !dir.exists() {
             return Ok(());
@@ -281,6 +296,39 @@ impl Store {
         fs::rename(&dir, &trash).at("move away", &dir)?;
         fs::remove_dir_all(&trash).at("delete", &trash)?;
         Ok(())
+    }
+}
+
+impl Store {
+    /// Deletes what an interrupted Berth left behind: `.trash-*` directories of removals that
+    /// were killed half-way (they hold private keys) and temp files of atomic writes whose
+    /// process is gone. Best effort: whatever cannot go now goes next time.
+    pub fn sweep(&self) {
+        let machines = self.machines_dir();
+        let Ok(entries) = fs::read_dir(&machines) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let path = e.path();
+            if name.starts_with(".trash-") {
+                let _ = fs::remove_dir_all(&path);
+            } else if !name.starts_with('.') && path.is_dir() {
+                fsutil::sweep_stale_temps(&path);
+            }
+        }
+        fsutil::sweep_stale_temps(&self.certs_dir());
+        fsutil::sweep_stale_temps(&self.root);
+    }
+}
+
+/// A running create's checkpoints: the record is read again and only its `Driver` replaced.
+/// The caller holds the machine's lock (create does, for its whole run).
+impl crate::drivers::DriverRecords for Store {
+    fn save_driver(&self, name: &str, config: serde_json::Value) -> Result<()> {
+        let mut m = self.load(name)?;
+        m.driver = config;
+        self.save(&mut m)
     }
 }
 

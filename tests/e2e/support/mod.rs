@@ -220,19 +220,20 @@ impl Berth {
     /// `berth create -d generic` against a test host, as root with its ed25519 key.
     #[track_caller]
     pub fn create_generic(&self, host: &TestHost, name: &str, extra: &[&str]) -> Output {
-        let key = host.key.display().to_string();
-        let mut args = vec![
-            "create",
-            "-d",
-            "generic",
-            "--generic-ip-address",
-            &host.ip,
-            "--generic-ssh-key",
-            &key,
-        ];
-        args.extend_from_slice(extra);
-        args.push(name);
+        let args = generic_create_args(host, name, extra);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         self.run(&args)
+    }
+
+    /// Changes the stored record of `name` (as a user editing machine.json would).
+    pub fn edit_record(&self, name: &str, edit: impl FnOnce(&mut serde_json::Value)) {
+        let mut m = self.machine_json(name);
+        edit(&mut m);
+        std::fs::write(
+            self.machine_dir(name).join("machine.json"),
+            serde_json::to_string_pretty(&m).expect("json"),
+        )
+        .expect("write machine.json");
     }
 
     /// Runs `sh -c script` with the berth binary on PATH and the private store.
@@ -260,6 +261,47 @@ impl Berth {
             .expect("machine.json");
         serde_json::from_str(&text).expect("machine.json parses")
     }
+}
+
+/// The arguments of `berth create -d generic` against a test host (root, its ed25519 key).
+pub fn generic_create_args(host: &TestHost, name: &str, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "create",
+        "-d",
+        "generic",
+        "--generic-ip-address",
+        &host.ip,
+        "--generic-ssh-key",
+        &host.key.display().to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args.push(name.to_string());
+    args
+}
+
+/// Starts `cmd` and SIGKILLs it as soon as its stderr shows `needle`; what it printed by then.
+pub fn kill_after_line(mut cmd: Command, needle: &str) -> String {
+    use std::io::BufRead;
+    let mut child = cmd
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut seen = String::new();
+    let mut err = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    while !seen.contains(needle) {
+        let mut l = String::new();
+        if err.read_line(&mut l).unwrap_or(0) == 0 {
+            break;
+        }
+        seen.push_str(&l);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    seen
 }
 
 /// Imports a one-file busybox image through the machine's TLS endpoint.
@@ -443,5 +485,72 @@ impl FileServer {
 impl Drop for FileServer {
     fn drop(&mut self) {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// One row of the fault suite's table: faults injected, commands run, records checked, and
+/// what was lost or leaked (both must stay 0). Appended as a JSON line to $BERTH_FAULT_LEDGER
+/// when the scenario ends (tests/faults/table.py prints them).
+pub struct Ledger {
+    scenario: String,
+    faults: u32,
+    commands: u32,
+    records: u32,
+    lost: u32,
+    leaked: u32,
+}
+
+impl Ledger {
+    pub fn new(scenario: &str) -> Ledger {
+        Ledger {
+            scenario: scenario.to_string(),
+            faults: 0,
+            commands: 0,
+            records: 0,
+            lost: 0,
+            leaked: 0,
+        }
+    }
+    pub fn fault(&mut self) {
+        self.faults += 1;
+    }
+    pub fn command(&mut self) {
+        self.commands += 1;
+    }
+    pub fn commands(&mut self, n: u32) {
+        self.commands += n;
+    }
+    pub fn record(&mut self) {
+        self.records += 1;
+    }
+    pub fn records(&mut self, n: u32) {
+        self.records += n;
+    }
+    pub fn record_lost(&mut self, n: u32) {
+        self.lost += n;
+    }
+    pub fn record_leaked(&mut self, n: u32) {
+        self.leaked += n;
+    }
+}
+
+impl Drop for Ledger {
+    fn drop(&mut self) {
+        let Some(path) = std::env::var_os("BERTH_FAULT_LEDGER") else {
+            return;
+        };
+        let line = serde_json::json!({
+            "scenario": self.scenario, "faults": self.faults, "commands": self.commands,
+            "records": self.records, "lost": self.lost, "leaked": self.leaked,
+            "passed": !std::thread::panicking(),
+        });
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(f, "{line}");
+        }
     }
 }

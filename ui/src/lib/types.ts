@@ -95,10 +95,16 @@ export interface Settings {
   theme: Theme
 }
 
+/** What installing would do to a profile; the last three are files Berth refuses to change. */
+export type ProfileState = 'missing' | 'absent' | 'installed' | 'outdated' | 'unreadable' | 'damaged' | 'protected'
+
 export interface ProfileFile {
   shell: string
   path: string
-  state: 'missing' | 'absent' | 'installed' | 'outdated'
+  state: ProfileState
+  /** Why Berth refuses the file (names it), for the refused states. */
+  reason: string | null
+  hint: string | null
   block: string
   wholeFile: boolean
 }

@@ -39,7 +39,7 @@ export function machine(name: string, over: Partial<MachineView> = {}): MachineV
 export function fakeApi() {
   const handlers = { machines: [] as ((m: MachineView[]) => void)[], progress: [] as ((p: JobProgress) => void)[], done: [] as ((d: JobDone) => void)[] }
   const settings: Settings = { switchMode: 'env', dockerContexts: true, notifications: true, theme: 'system' }
-  const profiles: ProfileFile[] = [{ shell: 'bash', path: '/home/u/.bashrc', state: 'absent', block: '# >>> berth >>>\n. env.sh\n# <<< berth <<<\n', wholeFile: false }]
+  const profiles: ProfileFile[] = [{ shell: 'bash', path: '/home/u/.bashrc', state: 'absent', reason: null, hint: null, block: '# >>> berth >>>\n. env.sh\n# <<< berth <<<\n', wholeFile: false }]
   const accounts: AccountView[] = []
   const api = {
     listMachines: vi.fn(async () => [] as MachineView[]),

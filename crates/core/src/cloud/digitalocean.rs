@@ -174,7 +174,11 @@ impl Client {
                 }
             };
             let status = resp.status().as_u16();
-            if (status == 429 || status >= 500) && retry + 1 < ATTEMPTS {
+            // A 5xx answer to a POST may come after DigitalOcean made the droplet or key: a
+            // retry could make a second one. Only reads and deletes are retried then (a 429
+            // was not processed, so it is retried for every method).
+            let repeatable = method == reqwest::Method::GET || method == reqwest::Method::DELETE;
+            if (status == 429 || (status >= 500 && repeatable)) && retry + 1 < ATTEMPTS {
                 retry += 1;
                 let after = resp
                     .headers()

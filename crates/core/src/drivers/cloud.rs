@@ -128,6 +128,16 @@ impl BaseFields {
     }
 }
 
+/// A random ID for one machine, chosen before anything is made: every cloud resource of the
+/// machine carries it, so rollback and `rm` find what this create made, and only that (never a
+/// resource of the same name from another store, computer or teammate).
+pub fn new_machine_id() -> String {
+    rand::random::<[u8; 12]>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// "Not found" on delete: already gone, which is what `rm` wants.
 pub fn gone_is_fine(r: Result<()>) -> Result<()> {
     match r {

@@ -200,6 +200,11 @@ pub struct DigitalOceanConfig {
     /// The keychain account the droplet was made with; empty = the environment / only account.
     #[serde(rename = "Account", default)]
     pub account: String,
+    /// Random, per machine, chosen before anything is made: the droplet carries it as the tag
+    /// `berth-id:ID` and the uploaded key in its name, so rollback and `rm` delete what this
+    /// machine made and nothing else. Empty in records from before it existed.
+    #[serde(rename = "MachineId", default)]
+    pub machine_id: String,
     #[serde(rename = "DropletID", default)]
     pub droplet_id: i64,
     #[serde(rename = "DropletName", default)]
@@ -242,10 +247,26 @@ pub struct DigitalOcean {
     checked_token: std::sync::Mutex<Option<(String, Source)>>,
 }
 
-/// The tag every droplet of a machine carries, so `rm` finds it even if create was cut short
-/// before its ID was stored. Tags allow letters, digits, `:`, `-` and `_`.
+/// The tag every droplet of a machine carries, for the user to find it in DigitalOcean's
+/// control panel. Never used to delete: another store's machine of the same name has it too.
+/// Tags allow letters, digits, `:`, `-` and `_`.
 pub fn machine_tag(name: &str) -> String {
     format!("berth:{}", name.replace('.', "_"))
+}
+
+/// The tag that says which create made a droplet (see `DigitalOceanConfig::machine_id`).
+pub fn id_tag(machine_id: &str) -> String {
+    format!("berth-id:{machine_id}")
+}
+
+/// The name of the SSH key Berth uploads for a machine: DigitalOcean keys have no tags, so the
+/// machine's ID goes into the name.
+pub fn key_name(machine: &str, machine_id: &str) -> String {
+    if machine_id.is_empty() {
+        format!("berth-{machine}")
+    } else {
+        format!("berth-{machine}-{machine_id}")
+    }
 }
 
 fn valid_tag(t: &str) -> bool {
@@ -313,6 +334,7 @@ impl DigitalOcean {
                     .trim()
                     .to_string(),
                 ssh_key: o.path(info, "digitalocean-ssh-key-path")?,
+                machine_id: super::cloud::new_machine_id(),
                 ..Default::default()
             },
             flag_token,
@@ -357,6 +379,7 @@ impl DigitalOcean {
     fn tags(&self) -> Vec<String> {
         let mut tags = super::split_commas(&self.cfg.tags);
         tags.push(machine_tag(&self.cfg.base.machine_name));
+        tags.push(id_tag(&self.cfg.machine_id));
         tags
     }
 
@@ -407,17 +430,17 @@ impl DigitalOcean {
             }
             return Ok(key.id);
         }
-        let (path, public) =
-            crate::ssh::generate_ed25519(ctx.machine_dir, &format!("berth-{}", ctx.name))?;
+        let name = key_name(ctx.name, &self.cfg.machine_id);
+        let (path, public) = crate::ssh::generate_ed25519(ctx.machine_dir, &name)?;
         self.cfg.base.ssh_key_path = path.display().to_string();
-        let key = client
-            .create_key(&format!("berth-{}", ctx.name), &public)
-            .await?;
+        let key = client.create_key(&name, &public).await?;
         ctx.progress.log(format!(
             "Uploaded the machine's SSH key ({})",
             key.fingerprint
         ));
         self.cfg.ssh_key_id = key.id;
+        // On disk before the droplet is asked for: a create killed now leaves no unknown key.
+        ctx.checkpoint(self.config())?;
         Ok(key.id)
     }
 
@@ -628,6 +651,7 @@ impl Driver for DigitalOcean {
             })
             .await?;
         self.cfg.droplet_id = droplet.id;
+        ctx.checkpoint(self.config())?;
         ctx.progress.log(format!(
             "Created droplet {} ({}, {}, {})",
             droplet.id, self.cfg.region, self.cfg.size, self.cfg.image
@@ -666,28 +690,66 @@ impl Driver for DigitalOcean {
 
     async fn remove(&mut self, ctx: &DriverContext<'_>) -> Result<()> {
         let client = self.client(Some(ctx.store_root))?;
-        if self.cfg.droplet_id != 0 {
-            gone_is_fine(client.delete_droplet(self.cfg.droplet_id).await)?;
+        for id in self.own_droplets(&client, ctx).await? {
+            gone_is_fine(client.delete_droplet(id).await)?;
+            ctx.progress.log(format!("Deleted droplet {id}"));
+        }
+        self.cfg.droplet_id = 0;
+        for id in self.own_keys(&client).await? {
+            gone_is_fine(client.delete_key(id).await)?;
             ctx.progress
-                .log(format!("Deleted droplet {}", self.cfg.droplet_id));
-            self.cfg.droplet_id = 0;
-        } else {
-            // Create may have been cut short between making the droplet and storing its ID.
-            let tag = machine_tag(&self.cfg.base.machine_name);
-            for d in client.droplets_tagged(&tag).await? {
-                if d.name == self.cfg.base.machine_name {
-                    gone_is_fine(client.delete_droplet(d.id).await)?;
-                    ctx.progress.log(format!("Deleted droplet {}", d.id));
+                .log("Deleted the machine's SSH key from the account");
+        }
+        self.cfg.ssh_key_id = 0;
+        Ok(())
+    }
+}
+
+impl DigitalOcean {
+    /// The droplets this machine made: the recorded one, and any carrying its ID tag (create
+    /// may have been cut short between making a droplet and recording it). Nothing is ever
+    /// chosen by name: another store's machine of the same name is not ours to delete.
+    async fn own_droplets(&self, client: &Client, ctx: &DriverContext<'_>) -> Result<Vec<i64>> {
+        let mut ids = vec![];
+        if self.cfg.droplet_id != 0 {
+            ids.push(self.cfg.droplet_id);
+        }
+        if self.cfg.machine_id.is_empty() {
+            if self.cfg.droplet_id == 0 {
+                ctx.progress.warn(format!(
+                    "this machine's record has no droplet ID and predates Berth's machine IDs: \
+                     if a droplet was made, find it under the tag {} and delete it yourself",
+                    machine_tag(&self.cfg.base.machine_name)
+                ));
+            }
+            return Ok(ids);
+        }
+        for d in client
+            .droplets_tagged(&id_tag(&self.cfg.machine_id))
+            .await?
+        {
+            if !ids.contains(&d.id) {
+                ids.push(d.id);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// The keys this machine uploaded: the recorded one, and any with its ID in the name.
+    async fn own_keys(&self, client: &Client) -> Result<Vec<i64>> {
+        let mut ids = vec![];
+        if self.cfg.ssh_key_id != 0 {
+            ids.push(self.cfg.ssh_key_id);
+        }
+        if !self.cfg.machine_id.is_empty() {
+            let name = key_name(&self.cfg.base.machine_name, &self.cfg.machine_id);
+            for k in client.keys().await? {
+                if k.name == name && !ids.contains(&k.id) {
+                    ids.push(k.id);
                 }
             }
         }
-        if self.cfg.ssh_key_id != 0 {
-            gone_is_fine(client.delete_key(self.cfg.ssh_key_id).await)?;
-            ctx.progress
-                .log("Deleted the machine's SSH key from the account");
-            self.cfg.ssh_key_id = 0;
-        }
-        Ok(())
+        Ok(ids)
     }
 }
 
@@ -710,7 +772,13 @@ mod tests {
             (DEFAULT_IMAGE, DEFAULT_REGION, DEFAULT_SIZE)
         );
         assert_eq!(d.cfg.base.ssh_user, "root");
-        assert_eq!(d.tags(), vec!["berth:web_1"]);
+        assert_eq!(d.cfg.machine_id.len(), 24);
+        assert_eq!(
+            d.tags(),
+            vec!["berth:web_1".to_string(), id_tag(&d.cfg.machine_id)]
+        );
+        let other = DigitalOcean::from_options("web.1", &info, &opts(&[])).unwrap();
+        assert_ne!(other.cfg.machine_id, d.cfg.machine_id, "one ID per create");
         let d =
             DigitalOcean::from_options("m", &info, &opts(&[("digitalocean-tags", " a, ,b:c ,")]))
                 .unwrap();

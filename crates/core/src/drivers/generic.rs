@@ -100,23 +100,10 @@ pub struct Generic {
     cfg: GenericConfig,
 }
 
-fn valid_host(h: &str) -> bool {
-    let h = h.trim_start_matches('[').trim_end_matches(']');
-    h.parse::<std::net::IpAddr>().is_ok()
-        || (!h.is_empty()
-            && h.len() <= 253
-            && h.split('.').all(|l| {
-                !l.is_empty()
-                    && l.len() <= 63
-                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                    && !l.starts_with('-')
-            }))
-}
-
 impl Generic {
     pub fn from_options(name: &str, info: &DriverInfo, o: &DriverOptions) -> Result<Self> {
         let ip = o.string(info, "generic-ip-address")?.trim().to_string();
-        if !valid_host(&ip) {
+        if !super::valid_host(&ip) {
             return Err(Error::invalid(format!(
                 "--generic-ip-address \"{ip}\" is not an IP address or host name"
             )));
@@ -228,10 +215,10 @@ mod tests {
     #[test]
     fn hosts() {
         for ok in ["10.0.0.1", "::1", "[fe80::1]", "example.com", "a-b.c"] {
-            assert!(valid_host(ok), "{ok}");
+            assert!(crate::drivers::valid_host(ok), "{ok}");
         }
         for bad in ["", "a b", "-x.com", "x..y", "a/b", "$(id)", "host;ls"] {
-            assert!(!valid_host(bad), "{bad}");
+            assert!(!crate::drivers::valid_host(bad), "{bad}");
         }
     }
 

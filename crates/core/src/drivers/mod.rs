@@ -275,17 +275,16 @@ impl DriverOptions {
         })
     }
 
-    /// An SSH user name option, checked: it ends up in commands and sudo rules.
+    /// An SSH user name option, checked: it ends up in commands and sudo rules, and a leading
+    /// dash would make `ssh`/`scp` read it as an option.
     pub fn ssh_user(&self, info: &DriverInfo, name: &str) -> Result<String> {
         let user = self.string(info, name)?.trim().to_string();
-        if user.is_empty()
-            || !user
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-        {
+        if !valid_user_name(&user) {
             return Err(Error::invalid(format!(
-                "--{name} \"{user}\" is not a valid user name"
-            )));
+                "--{name} \"{}\" is not a valid user name",
+                user.escape_default()
+            ))
+            .with_hint("user names use letters, digits, '.', '_' and '-', and start with a letter, digit or '_'"));
         }
         Ok(user)
     }
@@ -317,6 +316,36 @@ impl DriverOptions {
         }
         Ok(())
     }
+}
+
+/// An IP address (IPv6 optionally in brackets) or a DNS host name: nothing that could split
+/// a command line or a URL.
+pub(crate) fn valid_host(h: &str) -> bool {
+    let h = h
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(h);
+    h.parse::<std::net::IpAddr>().is_ok()
+        || (!h.is_empty()
+            && h.len() <= 253
+            && h.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                    && !l.starts_with('-')
+            }))
+}
+
+/// A POSIX-portable user name (what useradd takes), at most 32 characters.
+pub fn valid_user_name(user: &str) -> bool {
+    user.len() <= 32
+        && user
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        && user
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
 }
 
 /// A comma-separated option value as its non-empty, trimmed items.
@@ -392,6 +421,24 @@ pub struct DriverContext<'a> {
     pub store_root: &'a Path,
     pub machine_dir: &'a Path,
     pub progress: &'a dyn Progress,
+    /// Where `checkpoint` writes the driver's configuration (None in unit tests).
+    pub records: Option<&'a dyn DriverRecords>,
+}
+
+/// Saves a driver's configuration into its machine's record while an operation is still
+/// running, so what a cloud create has made so far is on disk before the next thing is made:
+/// a create killed half-way leaves a record that `rm` cleans up from.
+pub trait DriverRecords: Send + Sync {
+    fn save_driver(&self, name: &str, config: serde_json::Value) -> Result<()>;
+}
+
+impl DriverContext<'_> {
+    pub fn checkpoint(&self, config: serde_json::Value) -> Result<()> {
+        match self.records {
+            Some(r) => r.save_driver(self.name, config),
+            None => Ok(()),
+        }
+    }
 }
 
 #[async_trait]
@@ -514,21 +561,21 @@ pub(crate) fn check_ssh_key_file(path: &Path, flag: &str) -> Result<()> {
     Ok(())
 }
 
+/// The file name of a user's key copied into a machine directory. Fixed, so a key that happens
+/// to be called `key.pem`, `server.pem` or `id_ed25519` never collides with Berth's own files.
+pub const USER_KEY_COPY: &str = "user-ssh-key";
+
 /// A private copy (0600) of the user's key, and its `.pub` if there is one, in the machine
 /// directory, as docker-machine made: the machine keeps working if the original moves.
 /// Returns the copy's path.
 pub(crate) fn copy_ssh_key(src: &Path, machine_dir: &Path) -> Result<std::path::PathBuf> {
-    let file = src
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "id_key".into());
-    let dst = machine_dir.join(&file);
+    let dst = machine_dir.join(USER_KEY_COPY);
     crate::fsutil::copy_with_mode(src, &dst, crate::fsutil::SECRET_MODE)?;
     let pubkey = std::path::PathBuf::from(format!("{}.pub", src.display()));
     if pubkey.is_file() {
         crate::fsutil::copy_with_mode(
             &pubkey,
-            &machine_dir.join(format!("{file}.pub")),
+            &machine_dir.join(format!("{USER_KEY_COPY}.pub")),
             crate::fsutil::PUBLIC_MODE,
         )?;
     }
@@ -565,6 +612,14 @@ mod tests {
         assert!(o.port(&info, "generic-ssh-port").is_err());
         o.set("virtualbox-memory", OptionValue::Str("1".into()));
         assert!(o.check_known(&info).is_err());
+        for bad in ["-oProxyCommand=x", "", "a b", "r\u{1b}[2J", &"u".repeat(33)] {
+            o.set("generic-ssh-user", OptionValue::Str(bad.into()));
+            assert!(o.ssh_user(&info, "generic-ssh-user").is_err(), "{bad:?}");
+        }
+        for good in ["root", "ubuntu", "_svc", "ci.bot-1"] {
+            o.set("generic-ssh-user", OptionValue::Str(good.into()));
+            assert_eq!(o.ssh_user(&info, "generic-ssh-user").unwrap(), good);
+        }
     }
 
     /// What create stores, every driver can load again (ls, start, rm depend on it).
@@ -583,6 +638,32 @@ mod tests {
             let back = load_driver(&m, root.path()).unwrap_or_else(|e| panic!("{}: {e}", d.name));
             assert_eq!(back.name(), d.name);
             assert_eq!(back.config(), drv.config(), "{}", d.name);
+        }
+    }
+
+    /// A user's key named like one of Berth's own files survives them being written.
+    #[test]
+    fn user_keys_are_copied_to_a_name_of_their_own() {
+        let src = tempfile::tempdir().unwrap();
+        let machine = tempfile::tempdir().unwrap();
+        for name in ["key.pem", "cert.pem", "ca.pem", "server.pem", "id_ed25519"] {
+            let key = src.path().join(name);
+            std::fs::write(&key, format!("user key {name}")).unwrap();
+            std::fs::write(src.path().join(format!("{name}.pub")), "user pub").unwrap();
+            let copy = copy_ssh_key(&key, machine.path()).unwrap();
+            // Berth then writes its own files into the machine directory.
+            for own in ["key.pem", "cert.pem", "ca.pem", "server.pem", "id_ed25519"] {
+                std::fs::write(machine.path().join(own), "berth's own").unwrap();
+                std::fs::write(machine.path().join(format!("{own}.pub")), "berth's").unwrap();
+            }
+            assert_eq!(
+                std::fs::read_to_string(&copy).unwrap(),
+                format!("user key {name}")
+            );
+            assert_eq!(
+                std::fs::read_to_string(format!("{}.pub", copy.display())).unwrap(),
+                "user pub"
+            );
         }
     }
 

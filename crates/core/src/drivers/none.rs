@@ -45,27 +45,41 @@ pub struct NoneDriver {
     cfg: NoneConfig,
 }
 
-/// Splits `tcp://host:port` into host and port.
+/// Splits `tcp://host:port` into host and port. The host is an IP address (IPv6 in brackets)
+/// or a DNS name: the URL goes into `env` output for every shell, so nothing else may pass.
 pub fn split_url(url: &str) -> Result<(String, u16)> {
-    let rest = url.strip_prefix("tcp://").ok_or_else(|| {
-        Error::invalid(format!("--url \"{url}\" must start with tcp://"))
-            .with_hint("for example tcp://10.0.0.5:2376")
-    })?;
-    let rest = rest.trim_end_matches('/');
-    let (host, port) = rest
-        .rsplit_once(':')
-        .ok_or_else(|| Error::invalid(format!("--url \"{url}\" has no port")))?;
+    let bad = |what: &str| {
+        Error::invalid(format!("--url \"{}\" {what}", url.escape_default()))
+            .with_hint("for example tcp://192.0.2.5:2376 or tcp://[2001:db8::5]:2376")
+    };
+    let rest = url
+        .strip_prefix("tcp://")
+        .ok_or_else(|| bad("must start with tcp://"))?;
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let (host, port) = match rest.strip_prefix('[') {
+        Some(v6) => {
+            let (h, p) = v6.split_once("]:").ok_or_else(|| bad("has no port"))?;
+            if h.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(bad("has an invalid IPv6 address"));
+            }
+            (h, p)
+        }
+        None => {
+            let (h, p) = rest.rsplit_once(':').ok_or_else(|| bad("has no port"))?;
+            if h.contains(':') {
+                return Err(bad("has an IPv6 address without brackets"));
+            }
+            if !super::valid_host(h) {
+                return Err(bad("has an invalid host"));
+            }
+            (h, p)
+        }
+    };
     let port: u16 = port
         .parse()
         .ok()
         .filter(|p| *p > 0)
-        .ok_or_else(|| Error::invalid(format!("--url \"{url}\" has an invalid port")))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if host.is_empty() || host.contains(['/', ' ', '@']) {
-        return Err(Error::invalid(format!(
-            "--url \"{url}\" has an invalid host"
-        )));
-    }
+        .ok_or_else(|| bad("has an invalid port"))?;
     Ok((host.to_string(), port))
 }
 
@@ -100,6 +114,8 @@ impl Driver for NoneDriver {
         Ok(split_url(&self.cfg.url)?.0)
     }
     fn engine_url(&self) -> Result<String> {
+        // Checked again: the record may have been edited by hand.
+        split_url(&self.cfg.url)?;
         Ok(self.cfg.url.clone())
     }
     fn engine_port(&self) -> u16 {
@@ -161,6 +177,14 @@ mod tests {
             "tcp://h:0",
             "tcp://h:99999",
             "tcp://a@b:1",
+            "tcp://h\n:1",
+            "tcp://h:1\nrm -rf ~",
+            "tcp://h\":1",
+            "tcp://$(id):1",
+            "tcp://h\u{201D}:1",
+            "tcp://::1:2376",
+            "tcp://[nothost]:1",
+            "tcp://-h:1",
         ] {
             assert!(split_url(bad).is_err(), "{bad}");
         }

@@ -16,15 +16,88 @@ impl Berth {
     /// live-restore: containers keep running).
     pub async fn ensure_certs(&self, name: &str, progress: &ProgressRef) -> Result<()> {
         let (_, d) = self.load_ready(name)?;
+        let dir = self.store.machine_dir(name);
+        if certs::check_client_copy(&dir).is_some() {
+            let _lock = self.lock(name)?;
+            self.repair_client_copy(name, progress)?;
+        }
         if !d.provisions() {
             return Ok(());
         }
-        let dir = self.store.machine_dir(name);
         if let Some(problem) = certs::check_server_cert(&dir, &d.address()?) {
             progress.warn(format!("{}: issuing a new one", problem.describe(name)));
             self.regenerate_certs(name, false, progress).await?;
         }
         Ok(())
+    }
+
+    /// The machine's copy of the client certificate (what `DOCKER_CERT_PATH` and its docker
+    /// context hold) is checked like `server.pem`: unreadable, not its key's, not issued by
+    /// the machine's CA, or expiring within 30 days → the store's (renewed) one is copied
+    /// again. The caller holds the machine's lock.
+    pub(crate) fn repair_client_copy(&self, name: &str, progress: &ProgressRef) -> Result<()> {
+        let dir = self.store.machine_dir(name);
+        // A machine without any certificate set gets a whole one from provisioning.
+        if !dir.join("ca.pem").exists() {
+            return Ok(());
+        }
+        let Some(problem) = certs::check_client_copy(&dir) else {
+            return Ok(());
+        };
+        if !certs::recopy_client(&self.store, name)? {
+            return Err(Error::store(format!(
+                "the client certificate of \"{name}\" cannot be used: {problem}"
+            ))
+            .with_hint(format!(
+                "the machine trusts another CA than the store's now: run `berth regenerate-certs {name}`"
+            )));
+        }
+        progress.warn(format!(
+            "the client certificate of \"{name}\" could not be used ({problem}): copied the store's again"
+        ));
+        self.refresh_context(name, progress);
+        Ok(())
+    }
+
+    /// What the app's "Open terminal" (the machine's env set) and "SSH" (`berth ssh NAME` with
+    /// the CLI at `cli`) actions launch. The name is checked first: it ends up on a command line.
+    pub async fn terminal_launch(
+        &self,
+        name: &str,
+        ssh: bool,
+        cli: Option<&std::path::Path>,
+        progress: &ProgressRef,
+    ) -> Result<crate::terminal::Launch> {
+        crate::names::validate_machine_name(name)?;
+        let (mut env, command) = if ssh {
+            self.ssh_endpoint(name)?;
+            let cli = cli.ok_or_else(|| {
+                Error::invalid("the berth command was not found")
+                    .with_hint("install the berth CLI next to the app or on PATH")
+            })?;
+            (
+                vec![],
+                vec![cli.display().to_string(), "ssh".into(), name.to_string()],
+            )
+        } else {
+            (self.env_vars(name, false, progress).await?, vec![])
+        };
+        env.push((
+            "BERTH_STORAGE_PATH".into(),
+            self.store.root().display().to_string(),
+        ));
+        crate::terminal::launch_for(env, command)
+    }
+
+    /// Rewrites the machine's docker context, if it has one, so its copies of the TLS files
+    /// follow the machine's.
+    pub(crate) fn refresh_context(&self, name: &str, progress: &ProgressRef) {
+        if let Some(d) = contexts::docker_config_dir()
+            && contexts::exists(&d, name)
+            && let Err(e) = self.sync_context(name, true)
+        {
+            progress.warn(format!("could not update the docker context: {e}"));
+        }
     }
 
     /// The variables `env` prints, in docker-machine's order.
@@ -40,6 +113,7 @@ impl Berth {
         if no_proxy {
             vars.push(shellenv::no_proxy_var(&d.address()?));
         }
+        shellenv::check_values(&vars)?;
         Ok(vars)
     }
 

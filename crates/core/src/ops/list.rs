@@ -206,6 +206,7 @@ impl Berth {
                 Phase::Ready => {}
             }
             let dir = self.store.machine_dir(&name);
+            let client_problem = self.repair_client_copy_now(&name);
             let tls = file_hash(&dir).and_then(|h| {
                 if let Some(t) = tls_cache.get(&h) {
                     return Some(t.clone());
@@ -214,6 +215,10 @@ impl Berth {
                 tls_cache.insert(h, t.clone());
                 Some(t)
             });
+            if let Some(problem) = client_problem {
+                item.error = problem;
+                item.hint = format!("run `berth regenerate-certs {name}`");
+            }
             jobs.push(Job::Probe(Box::new((item, m, tls))));
         }
 
@@ -265,6 +270,23 @@ impl Berth {
             .into_iter()
             .filter(|r| opts.filters.matches_state(r))
             .collect())
+    }
+}
+
+impl Berth {
+    /// `ls` repairs a machine's client-certificate copy when nobody else is changing the
+    /// machine (it never waits for a lock); what it cannot repair goes in the row's error.
+    fn repair_client_copy_now(&self, name: &str) -> Option<String> {
+        let dir = self.store.machine_dir(name);
+        let problem = certs::check_client_copy(&dir)?;
+        let Ok(_lock) = self.store.lock(name, Duration::ZERO) else {
+            return Some(format!("client certificate: {problem}"));
+        };
+        let quiet: super::ProgressRef = std::sync::Arc::new(crate::progress::Silent);
+        match self.repair_client_copy(name, &quiet) {
+            Ok(()) => None,
+            Err(e) => Some(e.to_string()),
+        }
     }
 }
 

@@ -115,6 +115,7 @@ impl Berth {
             store_root: self.store.root(),
             machine_dir: dir,
             progress,
+            records: Some(&self.store),
         }
     }
 
@@ -190,6 +191,9 @@ impl Berth {
         let dir = self.store.machine_dir(&spec.name);
 
         progress.step("certs", "Preparing certificates");
+        for w in self.store.permission_warnings() {
+            progress.warn(w);
+        }
         let boot = match certs::bootstrap(&self.store) {
             Ok(b) => b,
             Err(e) => {
@@ -201,6 +205,12 @@ impl Berth {
             progress.log(format!(
                 "Created a CA: {}",
                 certs::StoreCerts::of(&self.store).ca.display()
+            ));
+        }
+        if let Some(dir) = &boot.moved_aside {
+            progress.warn(format!(
+                "unusable certificate files of the store were moved to {}",
+                dir.display()
             ));
         }
         if boot.created_client {
@@ -314,10 +324,9 @@ impl Berth {
         let mut sans = vec![address.clone(), "localhost".to_string()];
         sans.extend(driver.extra_sans());
         sans.extend(m.host_options.auth_options.server_cert_sans.iter().cloned());
-        let server = certs::install_machine_certs(&self.store, &name, &sans)?;
+        let set = certs::issue_machine_certs(&self.store, &name, &sans)?;
         let dir = self.store.machine_dir(&name);
-        let ca_pem = crate::fsutil::read_to_string(&dir.join("ca.pem"))?;
-        let ca_fp = certs::fingerprint_pem(&ca_pem)?;
+        let ca_fp = certs::fingerprint_pem(&set.ca_pem)?;
 
         let spec = ProvisionSpec {
             machine: &name,
@@ -325,9 +334,9 @@ impl Berth {
             engine: &m.host_options.engine_options,
             engine_port: driver.engine_port(),
             tls: TlsFiles {
-                ca_pem: &ca_pem,
-                server_pem: &server.cert_pem,
-                server_key_pem: &server.key_pem,
+                ca_pem: &set.ca_pem,
+                server_pem: &set.server.cert_pem,
+                server_key_pem: &set.server.key_pem,
             },
             ca_fingerprint: &ca_fp,
             mode,
@@ -343,6 +352,8 @@ impl Berth {
         let report = provision::run_script(&session, &script, progress.as_ref()).await;
         session.close().await;
         let report = report?;
+        // Only now: until the host took the new set, the machine keeps the one it still uses.
+        certs::write_machine_certs(&self.store, &name, &set)?;
 
         let url = driver.engine_url()?;
         progress.step("engine", format!("Waiting for Docker at {url}"));
@@ -382,6 +393,7 @@ impl Berth {
                 driver.name()
             )));
         }
+        let was_ready = m.status.phase == Phase::Ready;
         match self
             .provision_with(&mut m, driver.as_ref(), Mode::Full, progress)
             .await
@@ -391,6 +403,10 @@ impl Berth {
                 self.store.save(&mut m)?;
                 Ok(m)
             }
+            // A machine that worked keeps working: the script puts the host's previous
+            // configuration back when it fails, and the machine keeps its certificates until
+            // the host took new ones. Only a machine that never worked is marked Error.
+            Err(e) if was_ready => Err(e),
             Err(e) => {
                 m.set_error(&e);
                 let _ = self.store.save(&mut m);
@@ -462,25 +478,25 @@ impl Berth {
         let driver = drivers::load_driver(&m, self.store.root())?;
         if client_certs {
             progress.step("ca", "Regenerating the CA and client certificate");
-            certs::regenerate_store_certs(&self.store)?;
+            let aside = certs::regenerate_store_certs(&self.store)?;
+            progress.log(format!(
+                "The previous CA and client certificate are in {}",
+                aside.display()
+            ));
         } else {
             certs::bootstrap(&self.store)?;
         }
         if !driver.provisions() {
             certs::install_machine_certs(&self.store, name, &["localhost".to_string()])?;
+            self.refresh_context(name, progress);
             return Ok(m);
         }
-        match self
-            .provision_with(&mut m, driver.as_ref(), Mode::CertsOnly, progress)
-            .await
-        {
-            Ok(()) => {
-                m.set_ready();
-                self.store.save(&mut m)?;
-                Ok(m)
-            }
-            Err(e) => Err(e),
-        }
+        self.provision_with(&mut m, driver.as_ref(), Mode::CertsOnly, progress)
+            .await?;
+        m.set_ready();
+        self.store.save(&mut m)?;
+        self.refresh_context(name, progress);
+        Ok(m)
     }
 
     /// Removes a machine: undoes Berth's Docker configuration on a server it provisioned
@@ -488,26 +504,30 @@ impl Berth {
     /// failures are reported as warnings and the record is removed anyway.
     pub async fn remove(&self, name: &str, force: bool, progress: &ProgressRef) -> Result<()> {
         let lock = self.lock(name)?;
-        let mut m = match self.store.load(name) {
-            Ok(m) => m,
-            Err(e) if force || e.kind() == ErrorKind::Store => {
+        // A record Berth cannot read may stand for a droplet, an instance or a VM it can no
+        // longer find: forgetting it takes -f. A create interrupted before its record was
+        // written made nothing, so that leftover goes without.
+        let loaded = self
+            .store
+            .load(name)
+            .and_then(|m| drivers::load_driver(&m, self.store.root()).map(|d| (m, d)));
+        let (mut m, mut driver) = match loaded {
+            Ok(pair) => pair,
+            Err(e) if force || self.store.is_unwritten_reservation(name) => {
                 progress.warn(format!("{e}; removing the local record only"));
                 self.store.remove(lock)?;
                 self.forget_local_traces(name, progress);
                 return Ok(());
             }
-            Err(e) => return Err(e),
+            Err(e) => {
+                return Err(e.with_hint(format!(
+                    "Berth cannot read this record, so it cannot remove what the machine made \
+                     (a server's configuration, a droplet, an instance, a VM); fix the record, or \
+                     forget it anyway with `berth rm -f {name}` and remove those yourself"
+                )));
+            }
         };
         let dir = self.store.machine_dir(name);
-        let mut driver = match drivers::load_driver(&m, self.store.root()) {
-            Ok(d) => d,
-            Err(e) => {
-                progress.warn(format!("{e}; removing the local record only"));
-                self.store.remove(lock)?;
-                self.forget_local_traces(name, progress);
-                return Ok(());
-            }
-        };
         let soft = |e: Error, what: &str| -> Result<()> {
             if force {
                 progress.warn(format!("{what}: {e} (removed locally anyway)"));
@@ -519,17 +539,25 @@ impl Berth {
             }
         };
         if driver.restart_kind() == RestartKind::Engine
-            && let Some(facts) = m.host.clone()
+            && let Some((ca_fp, known)) = self.configured_with(&m)
         {
             progress.step(
                 "deprovision",
                 "Removing Berth's Docker configuration from the server",
             );
             if let Err(e) = self
-                .deprovision(&mut m, driver.as_ref(), &facts.ca_fingerprint, progress)
+                .deprovision(&mut m, driver.as_ref(), &ca_fp, progress)
                 .await
             {
-                soft(e, "could not restore the server's Docker configuration")?;
+                if known {
+                    soft(e, "could not restore the server's Docker configuration")?;
+                } else {
+                    // A create that failed or was interrupted after logging in: it may or may
+                    // not have configured the server.
+                    progress.warn(format!(
+                        "could not check the server for Berth's Docker configuration: {e}"
+                    ));
+                }
             }
         }
         progress.step(
@@ -564,6 +592,23 @@ impl Berth {
                 Err(e) => progress.warn(format!("could not reset the active host: {e}")),
             }
         }
+    }
+
+    /// The CA fingerprint a server's Berth configuration would carry, and whether provisioning
+    /// is known to have finished (false: a create failed or was killed after logging in, so
+    /// the server may hold a configuration nobody recorded). None: Berth never logged in.
+    fn configured_with(&self, m: &Machine) -> Option<(String, bool)> {
+        if let Some(facts) = &m.host {
+            return Some((facts.ca_fingerprint.clone(), true));
+        }
+        m.ssh_host_key.as_ref()?;
+        let ca = [
+            self.store.machine_dir(&m.name).join("ca.pem"),
+            certs::StoreCerts::of(&self.store).ca,
+        ]
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok())?;
+        Some((certs::fingerprint_pem(&ca).ok()?, false))
     }
 
     async fn deprovision(
@@ -743,14 +788,33 @@ impl Berth {
         m.driver = d.config();
         self.store.save(m)?;
         if let Some(problem) = certs::check_server_cert(&dir, &d.address()?) {
+            // Provisioning installs the whole set again, client copies included.
             progress.warn(format!("{}; issuing a new one", problem.describe(&m.name)));
             self.provision_with(m, d, Mode::CertsOnly, progress).await?;
             self.store.save(m)?;
             return Ok(());
         }
+        self.repair_client_copy(&m.name, progress)?;
         progress.step("engine", "Waiting for Docker");
         let tls = EngineTls::from_machine_dir(&dir)?;
         engine::wait_ready(&d.engine_url()?, &tls, ENGINE_READY).await?;
+        Ok(())
+    }
+
+    /// Pins the machine's SSH host key if none is pinned yet (one connection), so an external
+    /// `ssh` can be held to it. Under the machine's lock, like every change to a record.
+    pub async fn pin_host_key(&self, name: &str, progress: &ProgressRef) -> Result<()> {
+        if self.store.load(name)?.ssh_host_key.is_some() {
+            return Ok(());
+        }
+        let _lock = self.lock(name)?;
+        let (mut m, d) = self.load_ready(name)?;
+        if m.ssh_host_key.is_none() {
+            self.connect_ssh(&mut m, d.as_ref(), progress)
+                .await?
+                .close()
+                .await;
+        }
         Ok(())
     }
 

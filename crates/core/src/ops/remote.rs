@@ -61,6 +61,25 @@ impl Berth {
                 d.name()
             ))
         })?;
+        // The record may have been edited by hand: nothing in it may read as an option to the
+        // ssh/scp programs or split their arguments.
+        let host = target.host.trim_start_matches('[').trim_end_matches(']');
+        if !crate::drivers::valid_user_name(&target.user)
+            || host.is_empty()
+            || host.starts_with('-')
+            || host
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '@')
+        {
+            return Err(Error::store(format!(
+                "the SSH login \"{}@{}\" in the record of \"{name}\" is not valid",
+                target.user.escape_default(),
+                target.host.escape_default()
+            ))
+            .with_hint(format!(
+                "fix it with `berth provision --generic-ssh-user USER {name}` or remove the machine"
+            )));
+        }
         let host_key = m.ssh_host_key.clone();
         Ok((m, SshEndpoint { target, host_key }))
     }

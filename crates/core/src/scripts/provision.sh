@@ -3,10 +3,16 @@
 # shell-quoted. It reports to Berth on stdout with lines starting "@@berth ":
 #   step NAME          a phase starts                fact KEY=VALUE   something learned
 #   error CODE TEXT    it failed (exit 3)            done             everything succeeded
-# On failure it leaves the host as it found it: a dockerd that will not start with the new
-# configuration gets the previous configuration and TLS files back.
+# On failure it leaves the host as it found it: whatever it changed (TLS files, dockerd's
+# configuration) is put back, and a dockerd that will not start with the new configuration is
+# restarted with the previous one. Once started it runs to the end even if Berth's connection
+# drops (HUP and PIPE are ignored), and everything is inside berth_main, called on the last
+# line: a script cut short in transit is an unfinished function, which sh refuses to run at
+# all, instead of running its first half.
+berth_main() {
 set -u
 @@TRACE@@
+trap '' HUP PIPE
 umask 022
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 export PATH
@@ -28,9 +34,44 @@ MARKER="# Managed by Berth for machine $MACHINE (CA $CA_FP)."
 
 say() { printf '@@berth %s\n' "$*"; }
 oneline() { tr '\n\r\t' '   ' | sed 's/  */ /g'; }
+# What this run changed so far ("tls", "conf"), for undo.
+CHANGED=""
 die() {
+  [ -z "$CHANGED" ] || undo
   say "error $1 $(printf '%s' "$2" | oneline)"
   exit 3
+}
+
+# Puts back what this run changed, by renames only; dockerd keeps running with what it loaded
+# at its last start.
+undo() {
+  case " $CHANGED " in *" conf "*)
+    if [ -f "$CONF.berth-prev" ]; then mv -f "$CONF.berth-prev" "$CONF"; else rm -f "$CONF"; fi
+    if [ "$INIT" = systemd ]; then systemctl daemon-reload >/dev/null 2>&1; fi ;;
+  esac
+  case " $CHANGED " in *" tls "*)
+    rm -rf "$TLS_DIR"
+    if [ -d "$OLD_TLS" ]; then mv -f "$OLD_TLS" "$TLS_DIR"; fi ;;
+  esac
+  CHANGED=""
+}
+
+# new_conf WRITER: the new configuration file from WRITER's output, swapped in by a rename (the
+# previous one kept as $CONF.berth-prev, a name neither systemd nor OpenRC reads).
+new_conf() {
+  if [ -f "$CONF.berth-prev" ] && [ ! -f "$CONF" ]; then mv -f "$CONF.berth-prev" "$CONF"; fi
+  rm -f "$CONF.berth-prev"
+  "$1" >"$CONF.berth-tmp" && chmod 644 "$CONF.berth-tmp" || { rm -f "$CONF.berth-tmp"; die configure "cannot write $CONF (is the disk full?)"; }
+  if [ -f "$CONF" ]; then mv -f "$CONF" "$CONF.berth-prev" || die configure "cannot move $CONF aside"; fi
+  CHANGED="tls conf"
+  mv -f "$CONF.berth-tmp" "$CONF" || die configure "cannot write $CONF"
+}
+
+# Success: the previous files are no longer needed.
+forget_previous() {
+  rm -rf "$OLD_TLS"
+  rm -f "$CONF.berth-prev"
+  CHANGED=""
 }
 
 WORK=$(mktemp -d /tmp/berth.XXXXXX) || die no-tmp "cannot create a temporary directory in /tmp"
@@ -102,21 +143,30 @@ SWARM=${CURRENT#* }
 case "$STORAGE" in *[!a-zA-Z0-9._-]*) STORAGE="" ;; esac
 
 # --- TLS ------------------------------------------------------------------------------------
+# The new files are written beside the old ones and swapped in by renames, which need no free
+# space: whatever fails (a full disk, a cut connection), the previous set can be put back.
 say "step tls"
-if [ -d "$TLS_DIR" ]; then cp -a "$TLS_DIR" "$WORK/tls.previous"; fi
-mkdir -p "$TLS_DIR" && chmod 700 "$TLS_DIR" || die tls "cannot create $TLS_DIR"
-put() { # put PATH: base64 on stdin -> PATH, mode 0600, atomically
-  base64 -d >"$1.berth-tmp" && chmod 600 "$1.berth-tmp" && mv -f "$1.berth-tmp" "$1" || die tls "cannot write $1"
+NEW_TLS=$TLS_DIR.berth-new
+OLD_TLS=$TLS_DIR.berth-old
+# Leftovers of a run that was killed: the set in place is the one dockerd may use.
+if [ -d "$OLD_TLS" ] && [ ! -d "$TLS_DIR" ]; then mv -f "$OLD_TLS" "$TLS_DIR"; fi
+rm -rf "$NEW_TLS" "$OLD_TLS"
+mkdir -p "$NEW_TLS" && chmod 700 "$NEW_TLS" || { rm -rf "$NEW_TLS"; die tls "cannot create $NEW_TLS (is the disk full?)"; }
+put() { # put NAME: base64 on stdin -> the new set, mode 0600
+  base64 -d >"$NEW_TLS/$1" && chmod 600 "$NEW_TLS/$1" || { rm -rf "$NEW_TLS"; die tls "cannot write $TLS_DIR/$1 (is the disk full?)"; }
 }
-put "$TLS_DIR/ca.pem" <<'BERTH_EOF'
+put ca.pem <<'BERTH_EOF'
 @@CA_PEM@@
 BERTH_EOF
-put "$TLS_DIR/server.pem" <<'BERTH_EOF'
+put server.pem <<'BERTH_EOF'
 @@SERVER_PEM@@
 BERTH_EOF
-put "$TLS_DIR/server-key.pem" <<'BERTH_EOF'
+put server-key.pem <<'BERTH_EOF'
 @@SERVER_KEY@@
 BERTH_EOF
+if [ -d "$TLS_DIR" ]; then mv -f "$TLS_DIR" "$OLD_TLS" || { rm -rf "$NEW_TLS"; die tls "cannot move $TLS_DIR aside"; }; fi
+CHANGED="tls"
+mv -f "$NEW_TLS" "$TLS_DIR" || die tls "cannot put the new files in $TLS_DIR"
 
 # --- configure ------------------------------------------------------------------------------
 say "step configure"
@@ -135,11 +185,6 @@ why_dockerd_failed() {
     sed 's/^time="[^"]*" //' | tr '\n' ' '
 }
 
-restore_tls() {
-  rm -rf "$TLS_DIR"
-  if [ -d "$WORK/tls.previous" ]; then cp -a "$WORK/tls.previous" "$TLS_DIR"; fi
-}
-
 if [ "$INIT" = systemd ]; then
   CONF_DIR=/etc/systemd/system/docker.service.d
   CONF=$CONF_DIR/90-berth.conf
@@ -149,12 +194,12 @@ if [ "$INIT" = systemd ]; then
   done
   [ -n "$unit_found" ] || die no-unit "dockerd is installed but there is no docker.service unit"
   mkdir -p "$CONF_DIR" || die configure "cannot create $CONF_DIR"
-  [ -f "$CONF" ] && cp -p "$CONF" "$WORK/conf.previous"
-  {
+  systemd_conf() {
     printf '%s Remove with `berth rm %s`.\n' "$MARKER" "$MACHINE"
     printf '[Service]\nExecStart=\nExecStart=%s %s%s $DOCKER_OPTS\n' "$DOCKERD" "$SYSTEMD_ARGS" "$EXTRA"
     if [ -n "$SYSTEMD_ENV" ]; then printf '%s\n' "$SYSTEMD_ENV"; fi
-  } >"$CONF.berth-tmp" && chmod 644 "$CONF.berth-tmp" && mv -f "$CONF.berth-tmp" "$CONF" || die configure "cannot write $CONF"
+  }
+  new_conf systemd_conf
   systemctl daemon-reload || die configure "systemctl daemon-reload failed"
   systemctl enable docker >/dev/null 2>&1 || true
 
@@ -162,31 +207,31 @@ if [ "$INIT" = systemd ]; then
   SINCE=$(date +%s)
   if ! systemctl restart docker >"$WORK/restart.log" 2>&1; then
     LOG=$(journalctl -u docker --since "@$SINCE" -n 60 --no-pager 2>/dev/null | why_dockerd_failed)
-    if [ -f "$WORK/conf.previous" ]; then mv -f "$WORK/conf.previous" "$CONF"; else rm -f "$CONF"; fi
-    restore_tls
-    systemctl daemon-reload
+    undo
     systemctl restart docker >/dev/null 2>&1
     die dockerd-failed "dockerd did not start with the new configuration (${LOG:-no log}); the previous configuration was put back"
   fi
 else
   CONF=/etc/conf.d/docker
-  [ -f "$CONF" ] && [ ! -f "$CONF.berth-orig" ] && cp -p "$CONF" "$CONF.berth-orig"
-  [ -f "$CONF" ] && cp -p "$CONF" "$WORK/conf.previous"
-  {
+  if [ -f "$CONF" ] && [ ! -f "$CONF.berth-orig" ]; then cp -p "$CONF" "$CONF.berth-orig" || { rm -f "$CONF.berth-orig"; die configure "cannot copy $CONF aside (is the disk full?)"; }; fi
+  openrc_conf() {
     if [ -f "$CONF.berth-orig" ]; then cat "$CONF.berth-orig"; fi
     printf '\n%s `berth rm %s` restores %s.berth-orig.\n' "$MARKER" "$MACHINE" "$CONF"
     printf 'DOCKER_OPTS="%s%s"\n' "$OPENRC_ARGS" "$EXTRA"
     if [ -n "$OPENRC_ENV" ]; then printf '%s\n' "$OPENRC_ENV"; fi
-  } >"$CONF.berth-tmp" && chmod 644 "$CONF.berth-tmp" && mv -f "$CONF.berth-tmp" "$CONF" || die configure "cannot write $CONF"
+  }
+  new_conf openrc_conf
   rc-update add docker default >/dev/null 2>&1 || true
 
   say "step restart"
   if ! rc-service docker restart >"$WORK/restart.log" 2>&1; then
-    if [ -f "$WORK/conf.previous" ]; then mv -f "$WORK/conf.previous" "$CONF"; fi
-    restore_tls
+    undo
     rc-service docker restart >/dev/null 2>&1
     LOG=$(why_dockerd_failed <"$WORK/restart.log")
     die dockerd-failed "dockerd did not start with the new configuration (${LOG:-no log}); the previous configuration was put back"
   fi
 fi
+forget_previous
 say "done"
+}
+berth_main

@@ -454,13 +454,18 @@ impl Driver for AmazonEc2 {
         self.cfg.vpc_id = prepared.vpc_id.clone();
         self.cfg.subnet_id = prepared.subnet_id.clone();
         let client = self.client_with(&prepared.secret)?;
+        // Each thing made is on disk before the next is asked for (they also carry the
+        // machine's ID tag, which finds them if even that write was cut short).
         self.key_pair(&client, ctx).await?;
+        ctx.checkpoint(self.config())?;
         let vpc = prepared.vpc_id.clone();
         self.security_groups(&client, &vpc, ctx).await?;
+        ctx.checkpoint(self.config())?;
         let params = self.launch_params(&prepared)?;
         // The key pair and group just made may not be visible to RunInstances yet.
         let instance = until_visible(|| client.run_instance(&params)).await?;
         self.cfg.instance_id = instance.id.clone();
+        ctx.checkpoint(self.config())?;
         ctx.progress.log(format!(
             "Launched {}instance {} ({}, {}, {})",
             if self.cfg.request_spot_instance {

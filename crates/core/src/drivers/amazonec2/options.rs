@@ -366,13 +366,6 @@ pub struct AmazonConfig {
     pub ssh_private_key_path: String,
 }
 
-fn random_id() -> String {
-    rand::random::<[u8; 12]>()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// `k1,v1,k2,v2` → pairs.
 pub(super) fn parse_tags(s: &str) -> Result<Vec<(String, String)>> {
     let parts: Vec<&str> = s.split(',').map(str::trim).collect();
@@ -616,7 +609,7 @@ impl AmazonEc2 {
                     ..Default::default()
                 },
                 account: o.string(info, "amazonec2-account")?.trim().to_string(),
-                machine_id: random_id(),
+                machine_id: crate::drivers::cloud::new_machine_id(),
                 region,
                 endpoint,
                 ami,

@@ -1,8 +1,8 @@
 //! `qemu`: a local VM under QEMU (the local default on Linux; HVF on macOS, WHPX on Windows).
 //! A per-machine qcow2 overlay on a shared base image, a NoCloud seed Berth writes itself,
 //! user-mode networking with SSH and the engine port forwarded from free 127.0.0.1 ports, QMP
-//! for state, ACPI shutdown and kill, and the serial console kept in serial.log (QEMU's own
-//! messages in qemu.log).
+//! on a Unix socket only the user can reach (qmp.rs) for state, ACPI shutdown and kill, and the
+//! serial console kept in serial.log (QEMU's own messages in qemu.log).
 
 pub mod accel;
 pub mod options;
@@ -19,7 +19,7 @@ use super::{Driver, DriverContext, MachineState, RestartKind};
 use crate::error::{Error, Result};
 use crate::ssh::SshTarget;
 pub use options::{QemuConfig, info};
-use qmp::{Endpoint, Qmp};
+use qmp::Qmp;
 
 /// Booting to sshd: seconds with an accelerator, a minute or two under TCG.
 const BOOT_TIMEOUT_ACCEL: Duration = Duration::from_secs(180);
@@ -114,23 +114,9 @@ impl Qemu {
     fn qemu_log(&self) -> PathBuf {
         self.dir.join("qemu.log")
     }
-    fn qmp_endpoint(&self) -> Endpoint {
-        if cfg!(unix) {
-            Endpoint::Unix(self.qmp_socket())
-        } else {
-            Endpoint::Tcp(self.cfg.qmp_port)
-        }
-    }
-    /// The QMP socket: in the machine directory, unless that path is too long for a socket.
-    fn qmp_socket(&self) -> PathBuf {
-        let p = self.dir.join("qmp.sock");
-        if p.as_os_str().len() < 100 {
-            return p;
-        }
-        use sha2::Digest;
-        let h = sha2::Sha256::digest(self.dir.to_string_lossy().as_bytes());
-        let tag: String = h.iter().take(8).map(|b| format!("{b:02x}")).collect();
-        std::env::temp_dir().join(format!("berth-qmp-{tag}.sock"))
+    /// The QMP socket: in the machine directory, else in the user's private directory.
+    fn qmp_socket(&self) -> Result<PathBuf> {
+        qmp::socket_path(&self.dir)
     }
 
     fn pid(&self) -> Option<u32> {
@@ -218,20 +204,14 @@ impl Qemu {
         crate::fsutil::atomic_write(&self.seed(), &iso, crate::fsutil::PUBLIC_MODE)
     }
 
-    /// The forwarded ports (and QMP's on Windows), re-picked when another program took them
-    /// since the last boot.
+    /// The forwarded ports, re-picked when another program took them since the last boot.
     fn ensure_ports(&mut self, ctx: &DriverContext<'_>) -> Result<()> {
-        let qmp_tcp = matches!(self.qmp_endpoint(), Endpoint::Tcp(_));
         let c = &mut self.cfg;
         let mut picked: Vec<u16> = Vec::new();
         for (what, port) in [
             ("SSH", &mut c.base.ssh_port),
             ("Docker", &mut c.engine_port),
-            ("QMP", &mut c.qmp_port),
         ] {
-            if what == "QMP" && !qmp_tcp {
-                continue;
-            }
             if !port_free(*port) || picked.contains(port) {
                 if *port != 0 {
                     ctx.progress
@@ -249,7 +229,7 @@ impl Qemu {
         Ok(())
     }
 
-    fn qemu_args(&self) -> Vec<String> {
+    fn qemu_args(&self, qmp_socket: &Path) -> Vec<String> {
         let c = &self.cfg;
         // QEMU splits option values at commas; a comma in a path is written twice.
         let path = |p: PathBuf| p.display().to_string().replace(',', ",,");
@@ -299,7 +279,7 @@ impl Qemu {
             "-serial".into(),
             format!("file:{}", path(self.serial_log())),
             "-qmp".into(),
-            self.qmp_endpoint().qemu_arg(),
+            qmp::qemu_arg(qmp_socket),
         ];
         if c.kernel.is_empty()
             && let Some(fw) = arm_firmware()
@@ -324,13 +304,14 @@ impl Qemu {
     /// Starts QEMU in the background and waits for sshd.
     async fn boot(&mut self, ctx: &DriverContext<'_>) -> Result<()> {
         self.ensure_ports(ctx)?;
-        let qmp = self.qmp_endpoint();
-        if let Endpoint::Unix(socket) = &qmp {
-            let _ = std::fs::remove_file(socket);
-        }
-        let mut cmd = crate::child::background(self.qemu()?);
+        let qemu = self.qemu()?;
+        qmp::check_qemu(&qemu)?;
+        let socket = self.qmp_socket()?;
+        // A socket left by a QEMU that did not exit cleanly.
+        let _ = std::fs::remove_file(&socket);
+        let mut cmd = crate::child::background(qemu);
         // Not the user's working directory: QEMU would keep it busy for the VM's life.
-        cmd.args(self.qemu_args()).current_dir(&self.dir);
+        cmd.args(self.qemu_args(&socket)).current_dir(&self.dir);
         // Reaped by a thread however this ends, a cancelled create included.
         let mut child = process::Launched::new(process::spawn(cmd, &self.qemu_log())?);
         let pid = child.id().to_string();
@@ -340,7 +321,7 @@ impl Qemu {
             child.kill();
             return Err(e);
         }
-        self.wait_launched(child, &qmp).await?;
+        self.wait_launched(child, &socket).await?;
         ctx.progress.log(format!(
             "VM started ({}, {} CPUs, {} MB; SSH on 127.0.0.1:{}, Docker on 127.0.0.1:{})",
             self.cfg.accel,
@@ -354,7 +335,7 @@ impl Qemu {
 
     /// Waits until QEMU runs this VM (QMP answers with its name and `running`), or says why
     /// QEMU exited: a port taken meanwhile, a bad image, an accelerator that went away.
-    async fn wait_launched(&self, mut child: process::Launched, qmp: &Endpoint) -> Result<()> {
+    async fn wait_launched(&self, mut child: process::Launched, qmp: &Path) -> Result<()> {
         let deadline = Instant::now() + LAUNCH_TIMEOUT;
         let name = format!("berth-{}", self.cfg.base.machine_name);
         loop {
@@ -410,7 +391,7 @@ impl Qemu {
     }
 
     async fn qmp(&self) -> Result<Qmp> {
-        Qmp::connect(&self.qmp_endpoint(), QMP_TIMEOUT).await
+        Qmp::connect(&self.qmp_socket()?, QMP_TIMEOUT).await
     }
 
     async fn wait_exit(&self, limit: Duration) -> bool {
@@ -479,6 +460,7 @@ impl Driver for Qemu {
 
     async fn pre_create_check(&self, ctx: &DriverContext<'_>) -> Result<()> {
         let qemu = self.qemu()?;
+        qmp::check_qemu(&qemu)?;
         self.qemu_img()?;
         if !self.cfg.base_image.is_empty() {
             self.image_format(Path::new(&self.cfg.base_image))?;
@@ -571,7 +553,8 @@ impl Driver for Qemu {
             self.dir = ctx.machine_dir.to_path_buf();
         }
         self.power_off(ctx, false).await?;
-        if let Endpoint::Unix(socket) = self.qmp_endpoint() {
+        // Outside the machine directory when its path is too long for a socket.
+        if let Ok(socket) = self.qmp_socket() {
             let _ = std::fs::remove_file(socket);
         }
         Ok(())
@@ -605,6 +588,7 @@ mod tests {
             store_root: store.path(),
             machine_dir: &dir,
             progress: &Silent,
+            records: None,
         };
         let started = Instant::now();
         let err = vm.boot(&ctx).await.expect_err("no disk, no VM");

@@ -142,8 +142,9 @@ pub struct QemuConfig {
     pub base: BaseFields,
     #[serde(rename = "EnginePort", default)]
     pub engine_port: u16,
-    /// QMP's 127.0.0.1 port where QMP cannot use a Unix socket (Windows).
-    #[serde(rename = "QMPPort", default)]
+    /// Where records made before QMP moved to a Unix socket everywhere kept QMP's 127.0.0.1
+    /// port (Windows): still read, never used or written again.
+    #[serde(rename = "QMPPort", default, skip_serializing)]
     pub qmp_port: u16,
     #[serde(rename = "CPU")]
     pub cpus: u32,
@@ -264,5 +265,17 @@ mod tests {
         ] {
             assert!(from_options("m", &info, &opts(&[bad])).is_err(), "{bad:?}");
         }
+    }
+
+    /// A record from when Windows served QMP on a TCP port still loads; the port is dropped.
+    #[test]
+    fn old_records_with_a_qmp_port_load_and_lose_it() {
+        let old = serde_json::json!({
+            "MachineName": "m", "SSHUser": "berth", "SSHPort": 0, "CPU": 1, "Memory": 512, "DiskSize": 2,
+            "QMPPort": 49152,
+        });
+        let c: QemuConfig = serde_json::from_value(old).unwrap();
+        assert_eq!(c.qmp_port, 49152);
+        assert!(serde_json::to_value(&c).unwrap().get("QMPPort").is_none());
     }
 }
