@@ -388,6 +388,31 @@ mod tests {
         assert_eq!(v, vec!["a", "M1", "m2", "m02x", "m10"]);
     }
 
+    /// What a killed Berth left (a removal's trash with keys, temp files of a dead writer) is
+    /// swept by the next write; a live writer's temp file is left alone.
+    #[test]
+    fn leftovers_of_a_killed_berth_are_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::at(dir.path());
+        let lock = store.reserve("m").unwrap();
+        store.save(&mut machine("m")).unwrap();
+        drop(lock);
+        let trash = store.machines_dir().join(".trash-old-123");
+        fs::create_dir_all(&trash).unwrap();
+        fs::write(trash.join("id_ed25519"), "key").unwrap();
+        // PID 999999999 cannot exist (pid_max is far lower); this process is alive.
+        let dead = store.machine_dir("m").join(".key.pem.tmp-999999999-7");
+        let live = store
+            .machine_dir("m")
+            .join(format!(".key.pem.tmp-{}-8", std::process::id()));
+        fs::write(&dead, "half a key").unwrap();
+        fs::write(&live, "being written").unwrap();
+        let _other = store.reserve("n").unwrap();
+        assert!(!trash.exists(), "trash swept");
+        assert!(!dead.exists(), "a dead writer's temp file swept");
+        assert!(live.exists(), "a live writer's temp file kept");
+    }
+
     #[test]
     fn reserve_save_load_remove() {
         let dir = tempfile::tempdir().unwrap();

@@ -227,6 +227,31 @@ pub fn go_quote(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// The app's "SSH" action puts the name on a command line: it is checked first.
+    #[tokio::test]
+    async fn terminal_launch_refuses_a_name_that_is_not_a_machine_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let berth = super::Berth::new(crate::Store::at(dir.path()));
+        let quiet: super::ProgressRef = std::sync::Arc::new(crate::progress::Silent);
+        for name in ["-oProxyCommand=id", "a;b", "../x", "dev\n"] {
+            let e = berth
+                .terminal_launch(name, true, Some(std::path::Path::new("/bin/berth")), &quiet)
+                .await
+                .unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::InvalidInput, "{name}: {e}");
+        }
+        let e = berth
+            .terminal_launch(
+                "nosuch",
+                true,
+                Some(std::path::Path::new("/bin/berth")),
+                &quiet,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::NotFound);
+    }
+
     #[test]
     fn go_quoting() {
         assert_eq!(
