@@ -262,12 +262,15 @@ fn store_is_whole(b: &Berth) -> u32 {
         }
         let dir = e.path();
         checked += 1;
+        let mut ready = false;
         if dir.join("machine.json").exists() {
             let text = std::fs::read_to_string(dir.join("machine.json")).expect("read");
-            serde_json::from_str::<serde_json::Value>(&text)
+            let m = serde_json::from_str::<serde_json::Value>(&text)
                 .unwrap_or_else(|e| panic!("{name}: machine.json half-written: {e}"));
+            ready = m["Status"]["Phase"] == "Ready";
         }
-        if dir.join("ca.pem").exists() {
+        // A machine in use has a whole set; an interrupted create's is for `rm` to clean up.
+        if ready && dir.join("ca.pem").exists() {
             let ca = std::fs::read_to_string(dir.join("ca.pem")).expect("ca");
             for (c, k) in [("cert.pem", "key.pem"), ("server.pem", "server-key.pem")] {
                 let pair: CertPair = read_pair(&dir.join(c), &dir.join(k))

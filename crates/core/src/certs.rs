@@ -436,11 +436,79 @@ pub fn issue_machine_certs(
 
 /// Writes a set into the machine's directory: ca.pem, cert.pem, key.pem, server.pem,
 /// server-key.pem (keys 0600).
+///
+/// The five files change together: each is written in full under a staging name first, then a
+/// commit marker, then the renames. A process killed before the marker leaves the old set (the
+/// staged files are dropped later); killed during the renames, the next command holding the
+/// machine's lock finishes them (`recover_machine_certs`). A client never uses a CA from one
+/// set with a certificate from another for longer than that.
 pub fn write_machine_certs(store: &Store, machine: &str, set: &MachineCertSet) -> Result<()> {
-    let m = MachineCerts::in_dir(&store.machine_dir(machine));
-    fsutil::atomic_write(&m.ca, set.ca_pem.as_bytes(), fsutil::PUBLIC_MODE)?;
-    write_pair(&set.client, &m.cert, &m.key)?;
-    write_pair(&set.server, &m.server, &m.server_key)
+    let dir = store.machine_dir(machine);
+    let files = [
+        (CA_FILE, set.ca_pem.as_str(), fsutil::PUBLIC_MODE),
+        (KEY_FILE, set.client.key_pem.as_str(), fsutil::SECRET_MODE),
+        (CERT_FILE, set.client.cert_pem.as_str(), fsutil::PUBLIC_MODE),
+        (
+            SERVER_KEY_FILE,
+            set.server.key_pem.as_str(),
+            fsutil::SECRET_MODE,
+        ),
+        (
+            SERVER_FILE,
+            set.server.cert_pem.as_str(),
+            fsutil::PUBLIC_MODE,
+        ),
+    ];
+    recover_machine_certs(&dir)?;
+    for (name, pem, mode) in files {
+        fsutil::atomic_write(&staged(&dir, name), pem.as_bytes(), mode)?;
+    }
+    fsutil::atomic_write(&dir.join(COMMIT_MARKER), b"", fsutil::SECRET_MODE)?;
+    recover_machine_certs(&dir)
+}
+
+const CA_FILE: &str = "ca.pem";
+const CERT_FILE: &str = "cert.pem";
+const KEY_FILE: &str = "key.pem";
+const SERVER_FILE: &str = "server.pem";
+const SERVER_KEY_FILE: &str = "server-key.pem";
+const SET: [&str; 5] = [CA_FILE, KEY_FILE, CERT_FILE, SERVER_KEY_FILE, SERVER_FILE];
+/// Present while a staged set is complete and being renamed into place.
+const COMMIT_MARKER: &str = ".certs-commit";
+
+fn staged(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!(".{name}.staged"))
+}
+
+/// Whether a killed process left a certificate set half-renamed here (see
+/// `recover_machine_certs`).
+pub fn set_pending(dir: &Path) -> bool {
+    dir.join(COMMIT_MARKER).exists()
+}
+
+/// Finishes or drops a certificate set a killed process left half-written in a machine
+/// directory: with the commit marker, every staged file is whole, so the renames are finished;
+/// without it, the staged files are dropped and the set in place stays. The caller holds the
+/// machine's lock.
+pub fn recover_machine_certs(dir: &Path) -> Result<()> {
+    use crate::error::IoContext;
+    let marker = dir.join(COMMIT_MARKER);
+    let committed = marker.exists();
+    for name in SET {
+        let s = staged(dir, name);
+        if !s.exists() {
+            continue;
+        }
+        if committed {
+            std::fs::rename(&s, dir.join(name)).at("replace", &dir.join(name))?;
+        } else {
+            std::fs::remove_file(&s).at("remove", &s)?;
+        }
+    }
+    if committed {
+        std::fs::remove_file(&marker).at("remove", &marker)?;
+    }
+    Ok(())
 }
 
 /// Issues and writes a machine's set at once (machines with nothing to provision).
@@ -840,6 +908,59 @@ mod tests {
         // the new client certificate: that takes regenerate-certs.
         regenerate_store_certs(&store).unwrap();
         assert!(!recopy_client(&store, "m").unwrap());
+    }
+
+    /// A set whose renames were cut short is finished by the next command; a set killed while
+    /// it was still being staged is dropped, and the old set stays.
+    #[test]
+    fn a_half_written_machine_set_is_finished_or_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::at(dir.path());
+        std::fs::create_dir_all(store.machine_dir("m")).unwrap();
+        install_machine_certs(&store, "m", &["localhost".into()]).unwrap();
+        let md = store.machine_dir("m");
+        let old_server = std::fs::read_to_string(md.join(SERVER_FILE)).unwrap();
+        let new = issue_machine_certs(&store, "m", &["localhost".into()]).unwrap();
+        // Killed after staging two files, before the marker: dropped.
+        for (name, pem) in [
+            (SERVER_KEY_FILE, &new.server.key_pem),
+            (SERVER_FILE, &new.server.cert_pem),
+        ] {
+            std::fs::write(staged(&md, name), pem).unwrap();
+        }
+        recover_machine_certs(&md).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(md.join(SERVER_FILE)).unwrap(),
+            old_server
+        );
+        assert!(!staged(&md, SERVER_FILE).exists());
+        // Killed after the marker with two of five renamed: the others are renamed too.
+        for (name, pem) in [
+            (CA_FILE, &new.ca_pem),
+            (KEY_FILE, &new.client.key_pem),
+            (CERT_FILE, &new.client.cert_pem),
+            (SERVER_KEY_FILE, &new.server.key_pem),
+            (SERVER_FILE, &new.server.cert_pem),
+        ] {
+            std::fs::write(staged(&md, name), pem).unwrap();
+        }
+        std::fs::write(md.join(COMMIT_MARKER), "").unwrap();
+        for name in [CA_FILE, KEY_FILE, SERVER_KEY_FILE] {
+            std::fs::rename(staged(&md, name), md.join(name)).unwrap();
+        }
+        let server = || read_pair(&md.join(SERVER_FILE), &md.join(SERVER_KEY_FILE)).unwrap();
+        assert!(
+            pair_problem(&server(), None, 0).is_some(),
+            "half a set does not match"
+        );
+        recover_machine_certs(&md).unwrap();
+        assert_eq!(pair_problem(&server(), None, 0), None);
+        assert_eq!(check_client_copy(&md), None);
+        assert_eq!(
+            std::fs::read_to_string(md.join(SERVER_FILE)).unwrap(),
+            new.server.cert_pem
+        );
+        assert!(!md.join(COMMIT_MARKER).exists());
     }
 
     #[test]

@@ -278,10 +278,20 @@ impl Berth {
     /// machine (it never waits for a lock); what it cannot repair goes in the row's error.
     fn repair_client_copy_now(&self, name: &str) -> Option<String> {
         let dir = self.store.machine_dir(name);
-        let problem = certs::check_client_copy(&dir)?;
+        let pending = certs::set_pending(&dir);
+        let problem = certs::check_client_copy(&dir);
+        if !pending && problem.is_none() {
+            return None;
+        }
         let Ok(_lock) = self.store.lock(name, Duration::ZERO) else {
-            return Some(format!("client certificate: {problem}"));
+            return Some(format!(
+                "client certificate: {}",
+                problem.unwrap_or_else(|| "being replaced".into())
+            ));
         };
+        if let Err(e) = certs::recover_machine_certs(&dir) {
+            return Some(e.to_string());
+        }
         let quiet: super::ProgressRef = std::sync::Arc::new(crate::progress::Silent);
         match self.repair_client_copy(name, &quiet) {
             Ok(()) => None,

@@ -61,7 +61,10 @@ impl Berth {
         if !self.store.exists(name) {
             self.store.load(name)?;
         }
-        self.store.lock(name, LOCK_WAIT)
+        let lock = self.store.lock(name, LOCK_WAIT)?;
+        // A process killed while it wrote the machine's certificates left them half done.
+        certs::recover_machine_certs(&self.store.machine_dir(name))?;
+        Ok(lock)
     }
 
     /// A loaded machine that must have finished creating.
