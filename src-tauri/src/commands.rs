@@ -8,7 +8,7 @@ use berth_core::credentials::{self, Credentials, Provider, Secret};
 use berth_core::drivers::{self, DriverInfo, DriverOptions, OptionValue};
 use berth_core::machine::EngineOptions;
 use berth_core::monitor::MachineView;
-use berth_core::ops::{Berth, CreateSpec, ProgressRef};
+use berth_core::ops::{Berth, Cancel, CreateSpec, MachineAction, ProgressRef};
 use berth_core::profiles::{self, ProfileFile};
 use berth_core::progress::{Event, Progress};
 use berth_core::settings::Settings;
@@ -22,8 +22,9 @@ use crate::AppState;
 /// Errors as the UI shows them: what happened, and what to do.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct UiError {
-    pub kind: String,
+    pub kind: berth_core::ErrorKind,
     pub message: String,
     pub hint: Option<String>,
 }
@@ -31,7 +32,7 @@ pub struct UiError {
 impl From<Error> for UiError {
     fn from(e: Error) -> Self {
         UiError {
-            kind: format!("{:?}", e.kind()),
+            kind: e.kind(),
             message: e.message().to_string(),
             hint: e.hint().map(str::to_string),
         }
@@ -42,13 +43,15 @@ type Res<T> = Result<T, UiError>;
 
 #[derive(Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct JobProgress {
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct JobProgress {
     job: String,
     event: Event,
 }
 
 #[derive(Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct JobDone {
     pub job: String,
     pub ok: bool,
@@ -96,6 +99,7 @@ pub async fn refresh(state: State<'_, AppState>) -> Res<Vec<MachineView>> {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct DriverCard {
     #[serde(flatten)]
     pub info: DriverInfo,
@@ -121,6 +125,7 @@ pub fn driver_catalog() -> Vec<DriverCard> {
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct EngineForm {
     pub labels: Vec<String>,
     pub env: Vec<String>,
@@ -134,6 +139,7 @@ pub struct EngineForm {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct CreateRequest {
     pub name: String,
     pub driver: String,
@@ -145,8 +151,10 @@ pub struct CreateRequest {
     pub tls_sans: Vec<String>,
     /// The wizard retries after a failed create of this name: its Error record is replaced.
     #[serde(default)]
+    #[cfg_attr(test, ts(as = "Option<bool>", optional))]
     pub replace_failed: bool,
     #[serde(default)]
+    #[cfg_attr(test, ts(as = "Option<bool>", optional))]
     pub keep_on_failure: bool,
 }
 
@@ -228,6 +236,8 @@ pub fn create_machine(
     let monitor = state.monitor.clone();
     let app2 = app.clone();
     let job2 = job.clone();
+    let cancel = Cancel::default();
+    let cancel2 = cancel.clone();
     let handle = tauri::async_runtime::spawn(async move {
         let progress = Forward::sink(&app2, job2.clone());
         monitor.poke();
@@ -237,7 +247,7 @@ pub fn create_machine(
                 progress.warn(format!("could not remove the failed attempt: {e}"));
             }
         }
-        let result = berth.create(&spec, &progress).await;
+        let result = berth.create_or_cancel(&spec, &progress, &cancel2).await;
         if let Ok(mut failed) = app2.state::<AppState>().failed_creates.lock() {
             // Only a record this attempt made (not one that already existed) may be replaced.
             match &result {
@@ -257,7 +267,7 @@ pub fn create_machine(
         );
     });
     if let Ok(mut jobs) = state.jobs.lock() {
-        jobs.insert(job.clone(), handle);
+        jobs.insert(job.clone(), (handle, cancel));
     }
     Ok(job)
 }
@@ -304,25 +314,15 @@ pub fn finish(app: &AppHandle, job: &str, result: Result<String, Error>) {
     }
 }
 
-/// Stops a create in progress; the machine is kept, marked Error, so nothing is hidden.
+/// Stops a create in progress. The create ends as a failed one does (core's `Cancel`): what
+/// the driver made is removed, the machine is kept marked Error, so nothing is hidden, and the
+/// job reports "creation was cancelled".
 #[tauri::command]
-pub async fn cancel_create(app: AppHandle, state: State<'_, AppState>, name: String) -> Res<()> {
-    let handle = state.jobs.lock().ok().and_then(|mut j| j.remove(&name));
-    if let Some(h) = handle {
-        h.abort();
-        let _ = h.await;
-        if let Ok(mut m) = state.berth.store.load(&name)
-            && let Ok(_lock) = state
-                .berth
-                .store
-                .lock(&name, std::time::Duration::from_secs(5))
-        {
-            m.set_error(&Error::invalid("creation was cancelled").with_hint(format!(
-                "remove it, or run `berth provision {name}` to finish it"
-            )));
-            let _ = state.berth.store.save(&mut m);
-        }
-        finish(&app, &name, Err(Error::invalid("creation was cancelled")));
+pub async fn cancel_create(state: State<'_, AppState>, name: String) -> Res<()> {
+    let job = state.jobs.lock().ok().and_then(|mut j| j.remove(&name));
+    if let Some((handle, cancel)) = job {
+        cancel.cancel();
+        let _ = handle.await;
     }
     state.monitor.poke();
     Ok(())
@@ -334,19 +334,14 @@ pub async fn machine_action(
     app: AppHandle,
     state: State<'_, AppState>,
     name: String,
-    action: String,
+    action: MachineAction,
 ) -> Res<()> {
-    let p = Forward::sink(&app, format!("{action}:{name}"));
-    let b = &state.berth;
-    let r = match action.as_str() {
-        "start" => b.start(&name, &p).await,
-        "stop" => b.stop(&name, &p).await,
-        "restart" => b.restart(&name, &p).await,
-        "kill" => b.kill(&name, &p).await,
-        "regenerate-certs" => b.regenerate_certs(&name, false, &p).await.map(|_| ()),
-        "provision" => b.provision(&name, None, &p).await.map(|_| ()),
-        other => Err(Error::invalid(format!("unknown action \"{other}\""))),
-    };
+    let label = serde_json::to_value(action)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let p = Forward::sink(&app, format!("{label}:{name}"));
+    let r = state.berth.act(&name, action, &p).await;
     state.monitor.poke();
     Ok(r?)
 }
@@ -379,13 +374,7 @@ pub async fn use_machine(
 /// The command that points a shell at the machine, in the user's shell's syntax.
 #[tauri::command]
 pub fn env_command(name: String) -> String {
-    match Shell::detect() {
-        Shell::Fish => format!("berth env {name} | source"),
-        Shell::PowerShell => format!("& berth env {name} | Invoke-Expression"),
-        Shell::Cmd => format!("@FOR /f \"tokens=*\" %i IN ('berth env {name}') DO @%i"),
-        Shell::Tcsh => format!("eval `berth env {name}`"),
-        _ => format!("eval \"$(berth env {name})\""),
-    }
+    berth_core::shellenv::eval_command(Shell::detect(), &name)
 }
 
 /// Opens a terminal with the machine's environment set, or running `berth ssh NAME`.
@@ -404,6 +393,7 @@ pub async fn open_terminal(state: State<'_, AppState>, name: String, ssh: bool) 
 /// A cloud account as the window lists it: never the secret.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct AccountView {
     pub provider: String,
     pub provider_title: String,
@@ -428,14 +418,18 @@ impl From<credentials::Account> for AccountView {
 /// The account form: the secret travels once, from the form to the keychain.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct NewAccount {
     pub provider: String,
     pub name: String,
     #[serde(default)]
+    #[cfg_attr(test, ts(as = "Option<String>", optional))]
     pub token: String,
     #[serde(default)]
+    #[cfg_attr(test, ts(as = "Option<String>", optional))]
     pub access_key_id: String,
     #[serde(default)]
+    #[cfg_attr(test, ts(as = "Option<String>", optional))]
     pub secret_access_key: String,
 }
 
@@ -454,6 +448,7 @@ fn new_account_secret(a: &NewAccount) -> berth_core::Result<(Provider, Secret)> 
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct AddedAccount {
     pub account: AccountView,
     /// What the check call reached, e.g. "the DigitalOcean account sammy@example.com (...)".
@@ -471,13 +466,12 @@ pub fn list_accounts(state: State<'_, AppState>) -> Res<Vec<AccountView>> {
 pub async fn add_account(state: State<'_, AppState>, account: NewAccount) -> Res<AddedAccount> {
     let (provider, secret) = new_account_secret(&account)?;
     let creds = Credentials::os(state.berth.store.root());
-    // Name and secret shape first, so a typo is not reported as an API error.
-    credentials::check_new(&creds, provider, account.name.trim(), &secret)?;
-    let reaches = berth_core::cloud::verify(provider, &secret).await?;
-    let added = creds.add(provider, account.name.trim(), &secret)?;
+    let (added, reaches) =
+        berth_core::cloud::add_account(&creds, provider, account.name.trim(), &secret, true)
+            .await?;
     Ok(AddedAccount {
         account: added.into(),
-        reaches,
+        reaches: reaches.unwrap_or_default(),
     })
 }
 
@@ -520,11 +514,7 @@ pub async fn set_settings(
 }
 
 fn home() -> Res<std::path::PathBuf> {
-    dirs_home().ok_or_else(|| Error::invalid("cannot find your home directory").into())
-}
-
-fn dirs_home() -> Option<std::path::PathBuf> {
-    std::env::var_os("HOME").map(std::path::PathBuf::from)
+    Ok(berth_core::fsutil::home_dir()?)
 }
 
 #[tauri::command]
@@ -553,6 +543,7 @@ pub fn profiles_uninstall(state: State<'_, AppState>) -> Res<Vec<ProfileFile>> {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct AppInfo {
     version: String,
     store: String,

@@ -2,7 +2,46 @@
 //! and the live machine monitor; `commands` holds what the UI calls, `tray` the menu model.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
+/// Every command the window may invoke, once: feeds tauri's handler here and the TypeScript
+/// bindings' command table (ipc.rs checks that table lists exactly these).
+macro_rules! commands {
+    ($then:ident) => {
+        $then!(
+            list_machines,
+            refresh,
+            driver_catalog,
+            validate_create,
+            create_machine,
+            cancel_create,
+            machine_action,
+            remove_machine,
+            use_machine,
+            env_command,
+            open_terminal,
+            get_settings,
+            set_settings,
+            profiles_preview,
+            profiles_install,
+            profiles_uninstall,
+            app_info,
+            frontend_ready,
+            list_accounts,
+            add_account,
+            test_account,
+            remove_account
+        )
+    };
+}
+
+macro_rules! handler {
+    ($($c:ident),*) => {
+        tauri::generate_handler![$(commands::$c),*]
+    };
+}
+
 mod commands;
+#[cfg(test)]
+mod ipc;
 mod tray;
 #[cfg(target_os = "linux")]
 mod webkit_env;
@@ -23,7 +62,15 @@ pub struct AppState {
     pub berth: Berth,
     pub monitor: Arc<Monitor>,
     /// Creates in progress, by machine name (so they can be cancelled).
-    pub jobs: Mutex<HashMap<String, tauri::async_runtime::JoinHandle<()>>>,
+    pub jobs: Mutex<
+        HashMap<
+            String,
+            (
+                tauri::async_runtime::JoinHandle<()>,
+                berth_core::ops::Cancel,
+            ),
+        >,
+    >,
     /// Names whose create, started here, failed and left an Error record (see `replaceable`).
     pub failed_creates: Mutex<HashSet<String>>,
     watcher: Mutex<Option<berth_core::monitor::StoreWatcher>>,
@@ -170,7 +217,8 @@ fn refresh_tray(app: &AppHandle, views: &[MachineView]) {
 /// What the page needs for its first paint, handed to it before its script runs, so the first
 /// paint waits for no IPC round trip.
 #[derive(serde::Serialize)]
-struct Boot {
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct Boot {
     machines: Vec<MachineView>,
     settings: berth_core::settings::Settings,
 }
@@ -322,30 +370,7 @@ fn main() {
                 let _ = window.hide();
             }
         })
-        .invoke_handler(tauri::generate_handler![
-            commands::list_machines,
-            commands::refresh,
-            commands::driver_catalog,
-            commands::validate_create,
-            commands::create_machine,
-            commands::cancel_create,
-            commands::machine_action,
-            commands::remove_machine,
-            commands::use_machine,
-            commands::env_command,
-            commands::open_terminal,
-            commands::get_settings,
-            commands::set_settings,
-            commands::profiles_preview,
-            commands::profiles_install,
-            commands::profiles_uninstall,
-            commands::app_info,
-            commands::frontend_ready,
-            commands::list_accounts,
-            commands::add_account,
-            commands::test_account,
-            commands::remove_account,
-        ])
+        .invoke_handler(commands!(handler))
         .run(tauri::generate_context!());
     if let Err(e) = result {
         eprintln!("Berth failed to start: {e}");

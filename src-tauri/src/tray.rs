@@ -2,7 +2,7 @@
 //! per machine, "Use local Docker", "Open Berth", "Quit". The menu model is a plain function of
 //! the machine list, and menu ids parse back into actions, so both are tested without a tray.
 
-use berth_core::monitor::MachineView;
+use berth_core::monitor::{MachineView, ViewState};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Entry {
@@ -49,24 +49,18 @@ pub fn parse(id: &str) -> Option<Action> {
     }
 }
 
-/// Drivers whose machines Berth can power on and off (existing servers cannot be).
-fn powerable(driver: &str) -> bool {
-    !matches!(driver, "generic" | "none" | "?")
-}
-
 pub fn model(machines: &[MachineView]) -> Vec<Entry> {
     let mut m = vec![];
     for v in machines {
-        let state = if v.state.is_empty() {
-            "unknown".to_string()
-        } else {
-            v.state.to_lowercase()
+        let state = match v.state {
+            ViewState::Unknown => "unknown".to_string(),
+            other => other.as_str().to_lowercase(),
         };
         m.push(Entry::Machine {
             id: format!("use:{}", v.name),
             label: format!("{}  ({state})", v.name),
             checked: v.active,
-            enabled: v.state == "Running" || v.active,
+            enabled: v.state == ViewState::Running || v.active,
         });
     }
     if machines.is_empty() {
@@ -78,9 +72,9 @@ pub fn model(machines: &[MachineView]) -> Vec<Entry> {
     }
     let power: Vec<(String, String, bool)> = machines
         .iter()
-        .filter(|v| powerable(&v.driver))
+        .filter(|v| v.features.power)
         .flat_map(|v| {
-            let running = v.state == "Running";
+            let running = v.state == ViewState::Running;
             [
                 (
                     format!("start:{}", v.name),
@@ -130,8 +124,9 @@ mod tests {
         MachineView {
             name: name.into(),
             driver: driver.into(),
-            state: state.into(),
+            state: ViewState::parse(state),
             active,
+            features: berth_core::drivers::registry::features(driver),
             ..Default::default()
         }
     }

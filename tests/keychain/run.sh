@@ -40,11 +40,11 @@ failed_with() { [ "$code" -ne 0 ] && grep -qi -- "$1" <<<"$r"; }
 TOKEN=dop_v1_KEYCHAINTEST0123456789
 AWS_SECRET=wJalrXUtnKEYCHAINTESTbPxRfiCY
 
-r=$(printf %s "$TOKEN" | out credentials add digitalocean --name work)
+r=$(printf %s "$TOKEN" | out credentials add digitalocean --name work --no-verify)
 check "add a DigitalOcean account from stdin" grep -q 'Added the DigitalOcean account "work"' <<<"$r"
 check "the token is in the keyring (read back with secret-tool)" \
   test "$(secret-tool lookup service dev.berth.digitalocean username work)" = "$TOKEN"
-r=$(printf '%s\n' "$AWS_SECRET" | out credentials add aws --name main --access-key-id AKIAKEYCHAINTEST)
+r=$(printf '%s\n' "$AWS_SECRET" | out credentials add aws --name main --access-key-id AKIAKEYCHAINTEST --no-verify)
 check "add an AWS account" grep -q 'Added the AWS EC2 account "main"' <<<"$r"
 check "the AWS keys are in the keyring" \
   grep -q "$AWS_SECRET" <<<"$(secret-tool lookup service dev.berth.amazonec2 username main)"
@@ -59,7 +59,7 @@ check "no secret anywhere in the store" bash -c "! grep -r -q -e '$TOKEN' -e '$A
 check "the store's account list is private (0600)" test "$(stat -c %a "$BERTH_STORAGE_PATH/credentials.json")" = 600
 
 before=$(cat "$BERTH_STORAGE_PATH/credentials.json")
-r=$(printf x | out credentials add digitalocean --name work) && code=0 || code=$?
+r=$(printf x | out credentials add digitalocean --name work --no-verify) && code=0 || code=$?
 check "a second account with the same name is refused" failed_with 'exists'
 check "the first token is untouched" test "$(secret-tool lookup service dev.berth.digitalocean username work)" = "$TOKEN"
 r=$(printf x | out credentials add aws --name other) && code=0 || code=$?
@@ -70,9 +70,14 @@ r=$(printf x | out credentials add azure) && code=0 || code=$?
 check "an unknown provider is refused" failed_with 'unknown cloud provider'
 r=$(printf x | out credentials add digitalocean --name 'a b') && code=0 || code=$?
 check "a bad account name is refused" failed_with 'invalid account name'
-r=$(printf %s "$TOKEN" | DBUS_SESSION_BUS_ADDRESS=unix:path=$WORK/nobus out credentials add digitalocean --name nobus) && code=0 || code=$?
+r=$(printf %s "$TOKEN" | DBUS_SESSION_BUS_ADDRESS=unix:path=$WORK/nobus out credentials add digitalocean --name nobus --no-verify) && code=0 || code=$?
 echo "$r"
 check "no keychain: a clear error with a hint" failed_with 'keychain is not available' && grep -q 'Hint:.*environment' <<<"$r"
+# Without --no-verify the secret is checked with one API call before it is stored: here the
+# API is a closed port on 127.0.0.1, so the add fails and stores nothing.
+r=$(printf %s "$TOKEN" | BERTH_DIGITALOCEAN_API_URL=http://127.0.0.1:9 out credentials add digitalocean --name unchecked) && code=0 || code=$?
+check "an add checks the secret with the API first, and stores nothing when it cannot" \
+  eval 'failed_with "no-verify" && [ -z "$(secret-tool lookup service dev.berth.digitalocean username unchecked)" ]'
 check "failed adds left the account list as it was" test "$(cat "$BERTH_STORAGE_PATH/credentials.json")" = "$before"
 
 r=$(DIGITALOCEAN_ACCESS_TOKEN=dop_v1_FROMENV out credentials ls)

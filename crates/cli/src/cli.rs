@@ -45,6 +45,9 @@ pub enum CredentialsCmd {
         /// AWS only: the access key ID (not secret); the secret access key is read from stdin
         #[arg(long)]
         access_key_id: Option<String>,
+        /// Store without checking the secret with an API call (offline)
+        #[arg(long)]
+        no_verify: bool,
     },
     /// List accounts (never their secrets) and credentials found in the environment
     Ls,
@@ -248,7 +251,7 @@ pub struct ProvisionArgs {
 fn with_driver_flags(mut cmd: Command) -> Command {
     for d in drivers::catalog() {
         for o in d.options {
-            let mut help = o.help.to_string();
+            let mut help = format!("{}{}", o.help, o.help_suffix());
             if let Some(d) = o.default {
                 help.push_str(&format!(" [default: {d}]"));
             }

@@ -15,6 +15,7 @@ pub async fn run(store: &Store, action: CredentialsCmd) -> Result<()> {
             provider,
             name,
             access_key_id,
+            no_verify,
         } => {
             let provider = Provider::parse(&provider)?;
             let secret = match provider {
@@ -36,12 +37,27 @@ pub async fn run(store: &Store, action: CredentialsCmd) -> Result<()> {
                     }
                 }
             };
-            let account = creds.add(provider, &name, &secret)?;
+            let (account, reaches) =
+                berth_core::cloud::add_account(&creds, provider, &name, &secret, !no_verify)
+                    .await
+                    .map_err(|e| {
+                        if e.message().starts_with(berth_core::cloud::UNCHECKED) {
+                            let hint = e.hint().map(|h| format!("{h}; ")).unwrap_or_default();
+                            e.clone()
+                                .with_hint(format!("{hint}or store it unchecked with --no-verify"))
+                        } else {
+                            e
+                        }
+                    })?;
             println!(
                 "Added the {} account \"{}\" (secret in the OS keychain)",
                 provider.label(),
                 account.name
             );
+            match reaches {
+                Some(r) => println!("It reaches {r}."),
+                None => println!("Not checked (--no-verify): `berth credentials test` checks it."),
+            }
         }
         CredentialsCmd::Ls => {
             let mut rows: Vec<String> = creds

@@ -236,7 +236,7 @@ async fn run(cli: Cli, driver_opts: DriverOptions) -> Result<i32> {
                 ),
             }
         }
-        Cmd::ResetHostKey { name } => match berth.reset_host_key(&name)? {
+        Cmd::ResetHostKey { name } => match berth.reset_host_key(&name).await? {
             Some(fp) => println!(
                 "Forgot the host key {fp} of \"{name}\"; the next connection pins the key the server presents."
             ),
@@ -265,7 +265,7 @@ async fn run(cli: Cli, driver_opts: DriverOptions) -> Result<i32> {
                         } else {
                             format!(" [{}]", extra.join(", "))
                         };
-                        println!("    --{:<24} {}{extra}", o.name, o.help);
+                        println!("    --{:<24} {}{}{extra}", o.name, o.help, o.help_suffix());
                     }
                 }
             }
@@ -602,41 +602,7 @@ async fn scp(
             return Err(Error::invalid("--delta needs rsync")
                 .with_hint("install rsync, or copy without --delta"));
         }
-        // rsync takes the same ssh options through -e.
-        let opts: Vec<String> = argv[1..argv.len() - 2]
-            .iter()
-            .filter(|a| *a != "-3" && *a != "-r" && *a != "-q")
-            .cloned()
-            .collect();
-        let port_opts = opts
-            .iter()
-            .map(|o| {
-                if o == "-P" {
-                    "-p".to_string()
-                } else {
-                    o.clone()
-                }
-            })
-            .collect::<Vec<_>>();
-        let mut r = vec![
-            "rsync".to_string(),
-            "-e".into(),
-            format!(
-                "ssh {}",
-                port_opts
-                    .iter()
-                    .map(|o| berth_core::ssh::sh_quote(o))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            ),
-        ];
-        if recursive {
-            r.push("-r".into());
-        }
-        if !quiet {
-            r.push("--progress".into());
-        }
-        r.extend(argv[argv.len() - 2..].iter().cloned());
+        let r = berth.rsync_argv(src, dst, recursive, quiet)?;
         return run_external(&r);
     }
     if !native && which("scp") {

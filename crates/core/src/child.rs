@@ -3,6 +3,8 @@
 //! processes inherit: it preloads WebKit's libraries into WebKit's helper processes through
 //! `LD_PRELOAD` (see src-tauri's webkit_env.rs), keeping the user's own value in
 //! [`USER_LD_PRELOAD`], and lists the variables it added in [`APP_SET`]. [`command`] undoes both.
+//! Async code starts programs through [`tokio_command`] and [`async_background`], never
+//! through a blocking `std::process` wait on the async runtime.
 
 use std::ffi::OsStr;
 use std::process::Command;
@@ -30,6 +32,22 @@ pub fn background(program: impl AsRef<OsStr>) -> Command {
         const CREATE_NO_WINDOW: u32 = 0x0800_0000;
         c.creation_flags(CREATE_NO_WINDOW);
     }
+    c
+}
+
+/// [`command`] for async code: tokio's `Command` (waiting for it does not block a runtime
+/// worker), which kills the program when the future running it is dropped (a timeout, a
+/// cancelled operation).
+pub fn tokio_command(program: impl AsRef<OsStr>) -> tokio::process::Command {
+    let mut c = tokio::process::Command::from(command(program));
+    c.kill_on_drop(true);
+    c
+}
+
+/// [`background`] for async code (see [`tokio_command`]).
+pub fn async_background(program: impl AsRef<OsStr>) -> tokio::process::Command {
+    let mut c = tokio::process::Command::from(background(program));
+    c.kill_on_drop(true);
     c
 }
 

@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::Path;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum ErrorKind {
     /// Bad names, flags, files or values given by the user.
     InvalidInput,

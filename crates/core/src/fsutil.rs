@@ -194,6 +194,15 @@ pub fn copy_with_mode(from: &Path, to: &Path, mode: u32) -> Result<()> {
     atomic_write(to, &bytes, mode)
 }
 
+/// The user's home directory (`$HOME`, or the profile folder on Windows, where `$HOME` is
+/// usually unset).
+pub fn home_dir() -> crate::Result<std::path::PathBuf> {
+    dirs::home_dir().ok_or_else(|| {
+        crate::Error::invalid("cannot find your home directory")
+            .with_hint("set HOME (USERPROFILE on Windows)")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,16 +23,18 @@ const DEBOUNCE: Duration = Duration::from_millis(120);
 
 #[derive(Debug, Clone, Serialize, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct MachineView {
     pub name: String,
     pub driver: String,
-    /// Running, Stopped, Timeout, Error, Creating, ...
-    pub state: String,
+    pub state: ViewState,
     pub url: String,
     pub docker_version: String,
     pub error: String,
     pub hint: String,
     pub active: bool,
+    /// What the machine's driver can do: which actions the window and the tray offer.
+    pub features: crate::drivers::Features,
 }
 
 impl From<&ListItem> for MachineView {
@@ -40,13 +42,78 @@ impl From<&ListItem> for MachineView {
         MachineView {
             name: i.name.clone(),
             driver: i.driver_name.clone(),
-            state: i.state.clone(),
+            state: ViewState::parse(&i.state),
             url: i.url.clone(),
             docker_version: i.docker_version.trim_start_matches('v').to_string(),
             error: i.error.clone(),
             hint: i.hint.clone(),
             active: i.active_host,
+            features: crate::drivers::registry::features(&i.driver_name),
         }
+    }
+}
+
+/// A machine's state as the window and the tray show it: docker-machine's states, and
+/// Creating (a create holds it) and Checking (listed before its first probe answered).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub enum ViewState {
+    #[default]
+    #[serde(rename = "")]
+    Unknown,
+    Running,
+    Paused,
+    Saved,
+    Stopped,
+    Stopping,
+    Starting,
+    Error,
+    Timeout,
+    #[serde(rename = "Not Found")]
+    NotFound,
+    Creating,
+    Checking,
+}
+
+impl ViewState {
+    const ALL: [ViewState; 12] = [
+        ViewState::Unknown,
+        ViewState::Running,
+        ViewState::Paused,
+        ViewState::Saved,
+        ViewState::Stopped,
+        ViewState::Stopping,
+        ViewState::Starting,
+        ViewState::Error,
+        ViewState::Timeout,
+        ViewState::NotFound,
+        ViewState::Creating,
+        ViewState::Checking,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ViewState::Unknown => "",
+            ViewState::Running => "Running",
+            ViewState::Paused => "Paused",
+            ViewState::Saved => "Saved",
+            ViewState::Stopped => "Stopped",
+            ViewState::Stopping => "Stopping",
+            ViewState::Starting => "Starting",
+            ViewState::Error => "Error",
+            ViewState::Timeout => "Timeout",
+            ViewState::NotFound => "Not Found",
+            ViewState::Creating => "Creating",
+            ViewState::Checking => CHECKING,
+        }
+    }
+
+    /// The state `ls` reported, by its name (an unknown name is Unknown).
+    pub fn parse(s: &str) -> ViewState {
+        Self::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .unwrap_or_default()
     }
 }
 
@@ -106,8 +173,8 @@ impl Monitor {
                 .iter()
                 .map(|i| {
                     let mut v = MachineView::from(i);
-                    if v.state.is_empty() {
-                        v.state = CHECKING.into();
+                    if v.state == ViewState::Unknown {
+                        v.state = ViewState::Checking;
                     }
                     v
                 })
@@ -131,7 +198,7 @@ impl Monitor {
             Ok(items) => items.iter().map(MachineView::from).collect(),
             Err(e) => vec![MachineView {
                 name: "(store)".into(),
-                state: "Error".into(),
+                state: ViewState::Error,
                 error: e.to_string(),
                 ..Default::default()
             }],
@@ -218,12 +285,12 @@ mod tests {
         let monitor = Monitor::new(berth);
         let first = monitor.first_view().await;
         assert_eq!(first.len(), 1);
-        assert_eq!(first[0].state, CHECKING);
+        assert_eq!(first[0].state, ViewState::Checking);
         assert_eq!(first[0].url, "tcp://127.0.0.1:9");
         assert!(monitor.snapshot().is_empty(), "nothing probed yet");
 
         let probed = monitor.refresh().await;
-        assert_ne!(probed[0].state, CHECKING);
+        assert_ne!(probed[0].state, ViewState::Checking);
         assert_eq!(monitor.first_view().await, probed);
     }
 }

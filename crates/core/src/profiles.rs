@@ -20,6 +20,7 @@ const END: &str = "# <<< berth <<<";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum ProfileState {
     /// The file does not exist yet.
     Missing,
@@ -41,6 +42,7 @@ pub enum ProfileState {
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ProfileFile {
     pub shell: &'static str,
     pub path: PathBuf,

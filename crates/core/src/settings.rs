@@ -9,6 +9,7 @@ use crate::store::Store;
 /// How switching the active host reaches the docker client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum SwitchMode {
     /// DOCKER_HOST & co. in the active env file: new terminals follow.
     #[default]
@@ -20,6 +21,7 @@ pub enum SwitchMode {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum Theme {
     #[default]
     System,
@@ -29,6 +31,7 @@ pub enum Theme {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Settings {
     pub switch_mode: SwitchMode,
     /// Keep a docker context `berth-NAME` for every machine.

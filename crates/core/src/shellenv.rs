@@ -151,6 +151,18 @@ pub fn unset_line(shell: Shell, name: &str) -> String {
     }
 }
 
+/// The one line that points a shell at machine `name` (what the app copies for the user). The
+/// `env` output's own hint (`usage_hint`) keeps docker-machine's wording, which scripts grep.
+pub fn eval_command(shell: Shell, name: &str) -> String {
+    match shell {
+        Shell::Fish => format!("berth env {name} | source"),
+        Shell::PowerShell => format!("& berth env {name} | Invoke-Expression"),
+        Shell::Cmd => format!("@FOR /f \"tokens=*\" %i IN ('berth env {name}') DO @%i"),
+        Shell::Tcsh => format!("eval `berth env {name}`"),
+        _ => format!("eval \"$(berth env {name})\""),
+    }
+}
+
 /// The two usage lines docker-machine printed at the end (scripts grep for them).
 pub fn usage_hint(shell: Shell, argv: &[String]) -> String {
     let mut words: Vec<String> = argv.to_vec();

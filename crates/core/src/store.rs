@@ -207,11 +207,30 @@ impl Store {
     }
 
     /// Claims a new machine name: creates its directory (failing if it exists) and locks it.
+    /// Waits for the lock blocking the thread (see [`Store::lock`]); async code uses
+    /// [`Store::reserve_async`].
     pub fn reserve(&self, name: &str) -> Result<MachineLock> {
+        self.before_reserve(name)?;
+        let lock = self.lock(name, RESERVE_WAIT)?;
+        self.claim_dir(name, lock)
+    }
+
+    /// [`Store::reserve`] for async code: waits for the lock on the runtime's timer.
+    pub async fn reserve_async(&self, name: &str) -> Result<MachineLock> {
+        self.before_reserve(name)?;
+        let lock = self.lock_async(name, RESERVE_WAIT).await?;
+        self.claim_dir(name, lock)
+    }
+
+    fn before_reserve(&self, name: &str) -> Result<()> {
         validate_machine_name(name)?;
         self.init()?;
         self.sweep();
-        let lock = self.lock(name, Duration::from_secs(5))?;
+        Ok(())
+    }
+
+    /// Creates the reserved machine's directory (failing if it exists); `lock` is held.
+    fn claim_dir(&self, name: &str, lock: MachineLock) -> Result<MachineLock> {
         let dir = self.machine_dir(name);
         #[cfg_attr(not(unix), allow(unused_mut))]
         let mut builder = fs::DirBuilder::new();
@@ -233,41 +252,35 @@ impl Store {
         }
     }
 
-    /// Waits up to `wait` for the machine's lock.
+    /// Waits up to `wait` for the machine's lock, blocking the thread: for sync callers (the
+    /// CLI outside its runtime, tests) and `wait` zero. Async code uses [`Store::lock_async`].
     pub fn lock(&self, name: &str, wait: Duration) -> Result<MachineLock> {
+        let (path, file) = self.open_lock(name)?;
+        let deadline = Instant::now() + wait;
+        while !try_lock(name, &path, &file, Instant::now() < deadline)? {
+            std::thread::sleep(LOCK_POLL);
+        }
+        Ok(held(name, file))
+    }
+
+    /// [`Store::lock`] for async code: waits on the runtime's timer, never blocking a worker.
+    pub async fn lock_async(&self, name: &str, wait: Duration) -> Result<MachineLock> {
+        let (path, file) = self.open_lock(name)?;
+        let deadline = Instant::now() + wait;
+        while !try_lock(name, &path, &file, Instant::now() < deadline)? {
+            tokio::time::sleep(LOCK_POLL).await;
+        }
+        Ok(held(name, file))
+    }
+
+    fn open_lock(&self, name: &str) -> Result<(PathBuf, File)> {
         validate_machine_name(name)?;
         let path = self.lock_path(name);
         if let Some(parent) = path.parent() {
             fsutil::ensure_private_dir(parent)?;
         }
-        let mut file = fsutil::open_lock_file(&path)?;
-        let deadline = Instant::now() + wait;
-        loop {
-            match file.try_lock() {
-                Ok(()) => break,
-                Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(25));
-                }
-                Err(fs::TryLockError::WouldBlock) => {
-                    let holder = fs::read_to_string(&path).unwrap_or_default();
-                    return Err(Error::new(
-                        ErrorKind::Busy,
-                        format!(
-                            "machine \"{name}\" is busy: another berth process ({}) is changing it",
-                            holder.trim()
-                        ),
-                    )
-                    .with_hint("wait for it to finish, then try again"));
-                }
-                Err(fs::TryLockError::Error(e)) => return Err(e).at("lock", &path),
-            }
-        }
-        let _ = file.set_len(0);
-        let _ = write!(file, "pid {}", std::process::id());
-        Ok(MachineLock {
-            _file: file,
-            name: name.to_string(),
-        })
+        let file = fsutil::open_lock_file(&path)?;
+        Ok((path, file))
     }
 
     /// True while another process holds the machine's lock (a create or provision in progress).
@@ -319,6 +332,41 @@ impl Store {
         }
         fsutil::sweep_stale_temps(&self.certs_dir());
         fsutil::sweep_stale_temps(&self.root);
+    }
+}
+
+/// How often a wait for a machine's lock tries again.
+const LOCK_POLL: Duration = Duration::from_millis(25);
+/// How long a new name waits for its lock (held only by a create of the same name).
+const RESERVE_WAIT: Duration = Duration::from_secs(5);
+
+/// One try at `file`'s lock: true when taken, false to try again (`may_wait`), else Busy.
+fn try_lock(name: &str, path: &Path, file: &File, may_wait: bool) -> Result<bool> {
+    match file.try_lock() {
+        Ok(()) => Ok(true),
+        Err(fs::TryLockError::WouldBlock) if may_wait => Ok(false),
+        Err(fs::TryLockError::WouldBlock) => {
+            let holder = fs::read_to_string(path).unwrap_or_default();
+            Err(Error::new(
+                ErrorKind::Busy,
+                format!(
+                    "machine \"{name}\" is busy: another berth process ({}) is changing it",
+                    holder.trim()
+                ),
+            )
+            .with_hint("wait for it to finish, then try again"))
+        }
+        Err(fs::TryLockError::Error(e)) => Err(e).at("lock", path),
+    }
+}
+
+/// The taken lock, its file naming the holder.
+fn held(name: &str, mut file: File) -> MachineLock {
+    let _ = file.set_len(0);
+    let _ = write!(file, "pid {}", std::process::id());
+    MachineLock {
+        _file: file,
+        name: name.to_string(),
     }
 }
 
@@ -479,6 +527,29 @@ mod tests {
         drop(held);
         assert!(!store.is_busy("x"));
         store.lock("x", Duration::from_millis(10)).unwrap();
+    }
+
+    /// On a single-threaded runtime: while `lock_async` waits, the task holding the lock runs
+    /// and lets it go (a blocking wait would keep it from ever running).
+    #[tokio::test]
+    async fn an_async_lock_wait_lets_the_runtime_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::at(dir.path());
+        store.init().unwrap();
+        let held = store.lock_async("x", Duration::ZERO).await.unwrap();
+        let err = store
+            .lock_async("x", Duration::from_millis(60))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Busy);
+        let release = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            drop(held);
+        });
+        let started = Instant::now();
+        store.lock_async("x", Duration::from_secs(5)).await.unwrap();
+        assert!(started.elapsed() < Duration::from_secs(2));
+        release.await.unwrap();
     }
 
     #[test]

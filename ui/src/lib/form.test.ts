@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { generic } from '../test/fakes'
+import { generic, spec } from '../test/fakes'
 import { emptyEngine, initialValues, lines, summary, toRequest, validateAll, validateField, validateName } from './form'
 
 describe('create form rules', () => {
@@ -14,6 +14,14 @@ describe('create form rules', () => {
     expect(validateField(port, '70000')).toMatch(/between 1 and 65535/)
     expect(validateField(port, '2a')).toMatch(/whole number/)
     expect(validateAll(generic, 'ok', { ...initialValues(generic), 'generic-ip-address': '10.0.0.2' })).toEqual({})
+  })
+  it('checks the bounds and choices the Rust schema declares', () => {
+    const cpus = spec({ name: 'qemu-cpu-count', kind: 'int', label: 'CPUs', min: 1, max: 64 })
+    expect(validateField(cpus, '0')).toMatch(/between 1 and 64/)
+    expect(validateField(cpus, '64')).toBeNull()
+    const accel = spec({ name: 'qemu-accel', kind: 'string', label: 'Accelerator', choices: ['auto', 'kvm', 'tcg'] })
+    expect(validateField(accel, 'tcg')).toBeNull()
+    expect(validateField(accel, 'fast')).toMatch(/one of auto, kvm, tcg/)
   })
   it('leaves empty options out of the request (the driver default applies)', () => {
     const v = { ...initialValues(generic), 'generic-ip-address': ' 10.0.0.2 ' }

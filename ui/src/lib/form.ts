@@ -28,8 +28,11 @@ export function validateField(spec: OptionSpec, value: OptionValue | undefined):
   if (!s) return spec.required ? `${spec.label} is required.` : null
   if (spec.kind === 'int') {
     if (!/^\d+$/.test(s)) return `${spec.label} must be a whole number.`
-    if (spec.name.endsWith('port') && (Number(s) < 1 || Number(s) > 65535)) return `${spec.label} must be between 1 and 65535.`
+    // The bounds the Rust side checks too (OptionSpec::range).
+    const n = Number(s)
+    if (spec.min !== null && spec.max !== null && (n < spec.min || n > spec.max)) return `${spec.label} must be between ${spec.min} and ${spec.max}.`
   }
+  if (spec.choices.length > 0 && !spec.choices.includes(s)) return `${spec.label} must be one of ${spec.choices.filter(Boolean).join(', ')}.`
   if (/[\u0000-\u001f]/.test(s)) return `${spec.label} contains control characters.`
   return null
 }

@@ -1,39 +1,55 @@
 // A fake of lib/api for component tests: records calls, lets tests fire events.
 import { vi } from 'vitest'
-import type { AccountView, DriverCard, JobDone, NewAccount, JobProgress, MachineView, ProfileFile, Settings } from '../lib/types'
+import type { AccountView, DriverCard, Features, JobDone, NewAccount, JobProgress, MachineView, OptionSpec, ProfileFile, Settings } from '../lib/types'
+
+/** An option spec with the fields a test does not care about filled in. */
+export function spec(o: Pick<OptionSpec, 'name' | 'kind' | 'label'> & Partial<OptionSpec>): OptionSpec {
+  return { default: null, env: null, help: '', required: false, advanced: false, min: null, max: null, choices: [], placeholder: null, listed: null, ...o }
+}
+
+const none: Features = { power: false, ssh: false, provisions: false, restart: 'unsupported', reconfigurable: false, localVm: false, portForwarding: false, sharedFolders: false, resize: false }
+/** What the registry says of each driver (crates/core/src/drivers/registry.rs). */
+export const features: Record<string, Features> = {
+  generic: { ...none, ssh: true, provisions: true, restart: 'engine', reconfigurable: true },
+  none: { ...none, reconfigurable: true },
+  qemu: { ...none, power: true, ssh: true, provisions: true, restart: 'machine', localVm: true },
+  digitalocean: { ...none, power: true, ssh: true, provisions: true, restart: 'machine' },
+  amazonec2: { ...none, power: true, ssh: true, provisions: true, restart: 'machine' },
+}
 
 export const generic: DriverCard = {
-  name: 'generic', title: 'Existing server (SSH)', description: 'A Linux server you can already log in to.', kind: 'existing', ready: true, missing: null,
+  name: 'generic', features: features.generic, title: 'Existing server (SSH)', description: 'A Linux server you can already log in to.', kind: 'existing', ready: true, missing: null,
   options: [
-    { name: 'generic-ip-address', kind: 'string', default: null, env: 'GENERIC_IP_ADDRESS', help: 'IP address or host name of the server', required: true, label: 'Address' },
-    { name: 'generic-ssh-user', kind: 'string', default: 'root', env: null, help: 'SSH user', required: false, label: 'SSH user' },
-    { name: 'generic-ssh-port', kind: 'int', default: '22', env: null, help: 'SSH port', required: false, label: 'SSH port' },
+    spec({ name: 'generic-ip-address', kind: 'string', default: null, env: 'GENERIC_IP_ADDRESS', help: 'IP address or host name of the server', required: true, label: 'Address' }),
+    spec({ name: 'generic-ssh-user', kind: 'string', default: 'root', env: null, help: 'SSH user', required: false, label: 'SSH user' }),
+    spec({ name: 'generic-ssh-port', kind: 'int', default: '22', env: null, help: 'SSH port', required: false, label: 'SSH port', min: 1, max: 65535 }),
   ],
 }
-export const qemu: DriverCard = { name: 'qemu', title: 'QEMU', description: 'A VM', kind: 'local', ready: false, missing: 'install qemu-system-x86', options: [] }
+export const qemu: DriverCard = { name: 'qemu', features: features.qemu, title: 'QEMU', description: 'A VM', kind: 'local', ready: false, missing: 'install qemu-system-x86', options: [] }
 
 export const digitalocean: DriverCard = {
-  name: 'digitalocean', title: 'DigitalOcean', description: 'A droplet.', kind: 'cloud', ready: true, missing: null,
+  name: 'digitalocean', features: features.digitalocean, title: 'DigitalOcean', description: 'A droplet.', kind: 'cloud', ready: true, missing: null,
   options: [
-    { name: 'digitalocean-account', kind: 'account', default: null, env: null, help: 'account', required: false, label: 'Account' },
-    { name: 'digitalocean-access-token', kind: 'secret', default: null, env: 'DIGITALOCEAN_ACCESS_TOKEN', help: 'token', required: false, label: 'API token' },
-    { name: 'digitalocean-region', kind: 'string', default: 'nyc3', env: null, help: 'region slug', required: false, label: 'Region' },
+    spec({ name: 'digitalocean-account', kind: 'account', default: null, env: null, help: 'account', required: false, label: 'Account' }),
+    spec({ name: 'digitalocean-access-token', kind: 'secret', default: null, env: 'DIGITALOCEAN_ACCESS_TOKEN', help: 'token', required: false, label: 'API token' }),
+    spec({ name: 'digitalocean-region', kind: 'string', default: 'nyc3', env: null, help: 'region slug', required: false, label: 'Region' }),
   ],
 }
 
 export const amazonec2: DriverCard = {
-  name: 'amazonec2', title: 'AWS EC2', description: 'An EC2 instance.', kind: 'cloud', ready: true, missing: null,
+  name: 'amazonec2', features: features.amazonec2, title: 'AWS EC2', description: 'An EC2 instance.', kind: 'cloud', ready: true, missing: null,
   options: [
-    { name: 'amazonec2-account', kind: 'account', default: null, env: null, help: 'account', required: false, label: 'Account' },
-    { name: 'amazonec2-secret-key', kind: 'secret', default: null, env: null, help: 'secret', required: false, label: 'Secret access key', advanced: true },
-    { name: 'amazonec2-region', kind: 'string', default: 'us-east-1', env: null, help: 'region', required: false, label: 'Region' },
-    { name: 'amazonec2-ssh-port', kind: 'int', default: '22', env: null, help: 'SSH port', required: false, label: 'SSH port', advanced: true },
-    { name: 'amazonec2-open-port', kind: 'stringlist', default: null, env: null, help: 'ports', required: false, label: 'Open ports', advanced: true },
+    spec({ name: 'amazonec2-account', kind: 'account', default: null, env: null, help: 'account', required: false, label: 'Account' }),
+    spec({ name: 'amazonec2-secret-key', kind: 'secret', default: null, env: null, help: 'secret', required: false, label: 'Secret access key', advanced: true }),
+    spec({ name: 'amazonec2-region', kind: 'string', default: 'us-east-1', env: null, help: 'region', required: false, label: 'Region' }),
+    spec({ name: 'amazonec2-ssh-port', kind: 'int', default: '22', env: null, help: 'SSH port', required: false, label: 'SSH port', advanced: true, min: 1, max: 65535 }),
+    spec({ name: 'amazonec2-open-port', kind: 'stringlist', default: null, env: null, help: 'ports', required: false, label: 'Open ports', advanced: true }),
   ],
 }
 
 export function machine(name: string, over: Partial<MachineView> = {}): MachineView {
-  return { name, driver: 'generic', state: 'Running', url: `tcp://10.0.0.2:2376`, dockerVersion: '20.10.24', error: '', hint: '', active: false, ...over }
+  const driver = over.driver ?? 'generic'
+  return { name, driver, state: 'Running', url: `tcp://10.0.0.2:2376`, dockerVersion: '20.10.24', error: '', hint: '', active: false, features: features[driver] ?? none, ...over }
 }
 
 export function fakeApi() {

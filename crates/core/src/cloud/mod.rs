@@ -21,6 +21,32 @@ pub fn http_client() -> Result<reqwest::Client> {
 
 /// Checks credentials with a real, read-only API call (what `credentials test` and the app's
 /// account form do before saving); says which account they reach.
+/// How an `add_account` whose API check failed begins its message.
+pub const UNCHECKED: &str = "the secret could not be checked";
+
+/// Adds a cloud account: name and secret checked, then (with `verify`) one real API call, and
+/// only then the secret stored in the keychain. Returns the account and what the call reached.
+pub async fn add_account(
+    creds: &crate::credentials::Credentials,
+    provider: Provider,
+    name: &str,
+    secret: &Secret,
+    verify: bool,
+) -> Result<(crate::credentials::Account, Option<String>)> {
+    // Name and secret shape first, so a typo is not reported as an API error.
+    crate::credentials::check_new(creds, provider, name, secret)?;
+    let reaches = if verify {
+        Some(
+            self::verify(provider, secret)
+                .await
+                .map_err(|e| e.context(UNCHECKED))?,
+        )
+    } else {
+        None
+    };
+    Ok((creds.add(provider, name, secret)?, reaches))
+}
+
 pub async fn verify(provider: Provider, secret: &Secret) -> Result<String> {
     match (provider, secret) {
         (Provider::DigitalOcean, Secret::Token(token)) => {

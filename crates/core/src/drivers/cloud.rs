@@ -6,32 +6,12 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::{DriverContext, MachineState, OptionKind, OptionSpec};
+use super::{DriverContext, MachineState};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ssh::SshTarget;
 
 /// How long a new server's sshd gets to answer after the API calls it running.
 pub const SSH_TIMEOUT: Duration = Duration::from_secs(180);
-
-pub fn opt(
-    name: &'static str,
-    kind: OptionKind,
-    default: Option<&'static str>,
-    env: Option<&'static str>,
-    label: &'static str,
-    help: &'static str,
-) -> OptionSpec {
-    OptionSpec {
-        name,
-        kind,
-        default,
-        env,
-        help,
-        required: false,
-        label,
-        advanced: false,
-    }
-}
 
 /// The user-data file's bytes (None when no file was named), at most `limit` bytes.
 pub fn read_user_data(

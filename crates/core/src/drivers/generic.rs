@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     Driver, DriverContext, DriverInfo, DriverKind, DriverOptions, MachineState, OptionKind,
-    OptionSpec, RestartKind,
+    OptionSpec,
 };
 use crate::error::{Error, Result};
 use crate::ssh::SshTarget;
@@ -20,57 +20,40 @@ pub fn info() -> DriverInfo {
         title: "Existing server (SSH)",
         description: "A Linux server you can already log in to with an SSH key. Berth installs Docker if it is missing and secures it with TLS.",
         kind: DriverKind::Existing,
+        features: crate::drivers::Features {
+            ssh: true,
+            provisions: true,
+            restart: crate::drivers::RestartKind::Engine,
+            reconfigurable: true,
+            ..crate::drivers::Features::NONE
+        },
         options: vec![
-            OptionSpec {
-                name: "generic-ip-address",
-                kind: OptionKind::String,
-                default: None,
-                env: Some("GENERIC_IP_ADDRESS"),
-                help: "IP address or host name of the server",
-                required: true,
-                label: "Address",
-                advanced: false,
-            },
-            OptionSpec {
-                name: "generic-ssh-user",
-                kind: OptionKind::String,
-                default: Some("root"),
-                env: Some("GENERIC_SSH_USER"),
-                help: "SSH user: root, or a user with passwordless sudo",
-                required: false,
-                label: "SSH user",
-                advanced: false,
-            },
-            OptionSpec {
-                name: "generic-ssh-key",
-                kind: OptionKind::Path,
-                default: None,
-                env: Some("GENERIC_SSH_KEY"),
-                help: "private key that logs in to the server (default: ~/.ssh/id_ed25519, id_ecdsa, id_rsa)",
-                required: false,
-                label: "SSH private key",
-                advanced: false,
-            },
-            OptionSpec {
-                name: "generic-ssh-port",
-                kind: OptionKind::Int,
-                default: Some("22"),
-                env: Some("GENERIC_SSH_PORT"),
-                help: "SSH port",
-                required: false,
-                label: "SSH port",
-                advanced: false,
-            },
-            OptionSpec {
-                name: "generic-engine-port",
-                kind: OptionKind::Int,
-                default: Some("2376"),
-                env: Some("GENERIC_ENGINE_PORT"),
-                help: "port dockerd listens on with TLS",
-                required: false,
-                label: "Docker port",
-                advanced: false,
-            },
+            OptionSpec::new("generic-ip-address", OptionKind::String)
+.label("Address")
+.help("IP address or host name of the server")
+.env("GENERIC_IP_ADDRESS")
+.required(),
+            OptionSpec::new("generic-ssh-user", OptionKind::String)
+.label("SSH user")
+.help("SSH user: root, or a user with passwordless sudo")
+.default("root")
+.env("GENERIC_SSH_USER"),
+            OptionSpec::new("generic-ssh-key", OptionKind::Path)
+.label("SSH private key")
+.help("private key that logs in to the server (default: ~/.ssh/id_ed25519, id_ecdsa, id_rsa)")
+.env("GENERIC_SSH_KEY"),
+            OptionSpec::new("generic-ssh-port", OptionKind::Int)
+.range(1, 65535)
+.label("SSH port")
+.help("SSH port")
+.default("22")
+.env("GENERIC_SSH_PORT"),
+            OptionSpec::new("generic-engine-port", OptionKind::Int)
+.range(1, 65535)
+.label("Docker port")
+.help("port dockerd listens on with TLS")
+.default("2376")
+.env("GENERIC_ENGINE_PORT"),
         ],
     }
 }
@@ -95,6 +78,15 @@ pub struct GenericConfig {
     #[serde(rename = "EnginePort")]
     pub engine_port: u16,
 }
+
+/// This driver's registry entry.
+pub const REGISTRATION: super::Registration = super::Registration {
+    name: "generic",
+    info,
+    availability: super::registry::always_available,
+    create: |name, info, o| Ok(Box::new(Generic::from_options(name, info, o)?)),
+    load: |v, _| Ok(Box::new(Generic::from_config(v)?)),
+};
 
 pub struct Generic {
     cfg: GenericConfig,
@@ -139,14 +131,34 @@ impl Driver for Generic {
     fn name(&self) -> &'static str {
         "generic"
     }
-    fn config(&self) -> serde_json::Value {
-        serde_json::to_value(&self.cfg).unwrap_or_default()
+    fn config(&self) -> Result<serde_json::Value> {
+        super::config_value(self.name(), &self.cfg)
     }
     fn address(&self) -> Result<String> {
         Ok(self.cfg.ip_address.clone())
     }
     fn engine_port(&self) -> u16 {
         self.cfg.engine_port
+    }
+    /// New address, user or ports for the same server (`provision --generic-ip-address …`):
+    /// options not given keep their stored values, and so does the key copy unless a new key
+    /// was given.
+    fn reconfigured(&self, info: &DriverInfo, opts: &DriverOptions) -> Result<Box<dyn Driver>> {
+        use super::OptionValue::Str;
+        let mut merged = DriverOptions::default();
+        merged.set("generic-ip-address", Str(self.cfg.ip_address.clone()));
+        merged.set("generic-ssh-user", Str(self.cfg.ssh_user.clone()));
+        merged.set("generic-ssh-port", Str(self.cfg.ssh_port.to_string()));
+        merged.set("generic-engine-port", Str(self.cfg.engine_port.to_string()));
+        for (k, v) in &opts.0 {
+            merged.set(k, v.clone());
+        }
+        let mut fresh = Generic::from_options(&self.cfg.machine_name, info, &merged)?;
+        if !opts.0.contains_key("generic-ssh-key") {
+            fresh.cfg.ssh_key_path = self.cfg.ssh_key_path.clone();
+            fresh.cfg.ssh_key = self.cfg.ssh_key.clone();
+        }
+        Ok(Box::new(fresh))
     }
     fn ssh_target(&self) -> Option<SshTarget> {
         Some(SshTarget {
@@ -155,9 +167,6 @@ impl Driver for Generic {
             user: self.cfg.ssh_user.clone(),
             key: (!self.cfg.ssh_key_path.is_empty()).then(|| PathBuf::from(&self.cfg.ssh_key_path)),
         })
-    }
-    fn restart_kind(&self) -> RestartKind {
-        RestartKind::Engine
     }
 
     async fn pre_create_check(&self, _: &DriverContext<'_>) -> Result<()> {

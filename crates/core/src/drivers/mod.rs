@@ -2,7 +2,6 @@
 //! `--<driver>-*` flags and the GUI's create form are both generated from it) and implements
 //! one async trait. Its configuration is stored verbatim in machine.json's `Driver` object.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -17,55 +16,27 @@ use crate::ssh::SshTarget;
 pub mod amazonec2;
 pub mod cloud;
 pub mod digitalocean;
+#[cfg(any(test, feature = "testing"))]
+pub mod fake;
 pub mod generic;
 pub mod hyperv;
 pub mod localvm;
 pub mod none;
+pub mod options;
 pub mod qemu;
+pub mod registry;
+mod support;
 pub mod virtualbox;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OptionKind {
-    String,
-    Int,
-    Bool,
-    /// Repeatable flag.
-    StringList,
-    /// A local file the user picks.
-    Path,
-    /// A secret (an API token): accepted on the command line for docker-machine compatibility,
-    /// never stored, never shown in the GUI (which offers accounts from the keychain instead).
-    Secret,
-    /// The name of a stored account of the driver's cloud (`berth credentials ls`).
-    Account,
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OptionSpec {
-    /// Flag name without the dashes, e.g. `generic-ip-address`.
-    pub name: &'static str,
-    pub kind: OptionKind,
-    pub default: Option<&'static str>,
-    pub env: Option<&'static str>,
-    pub help: &'static str,
-    pub required: bool,
-    /// A short label for forms.
-    pub label: &'static str,
-    /// Forms show it under "more options" (it has a sensible default or is rarely needed).
-    pub advanced: bool,
-}
-
-/// Marks every option not named in `main` as advanced.
-pub(crate) fn mark_advanced(options: &mut [OptionSpec], main: &[&str]) {
-    for o in options {
-        o.advanced = !main.contains(&o.name);
-    }
-}
+pub(crate) use options::mark_advanced;
+pub use options::{DriverOptions, Listing, OptionKind, OptionSpec, OptionValue};
+pub use registry::{Features, Registration};
+pub use support::{USER_KEY_COPY, tcp_state, valid_user_name};
+pub(crate) use support::{check_ssh_key_file, copy_ssh_key, split_commas, valid_host};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum DriverKind {
     /// A VM on this computer.
     Local,
@@ -76,45 +47,23 @@ pub enum DriverKind {
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct DriverInfo {
     pub name: &'static str,
     pub title: &'static str,
     pub description: &'static str,
     pub kind: DriverKind,
     pub options: Vec<OptionSpec>,
+    pub features: Features,
 }
 
-/// Every driver this build knows, in the order the GUI offers them.
+/// Every driver this build offers, in the order the GUI offers them.
 pub fn catalog() -> Vec<DriverInfo> {
-    vec![
-        qemu::info(),
-        virtualbox::info(),
-        hyperv::info(),
-        generic::info(),
-        digitalocean::info(),
-        amazonec2::info(),
-        none::info(),
-    ]
+    registry::offered().map(|r| (r.info)()).collect()
 }
 
 pub fn driver_info(name: &str) -> Result<DriverInfo> {
-    catalog()
-        .into_iter()
-        .find(|d| d.name == name)
-        .ok_or_else(|| {
-            let names: Vec<_> = catalog().iter().map(|d| d.name).collect();
-            Error::invalid(format!("unknown driver \"{name}\""))
-                .with_hint(format!("available drivers: {}", names.join(", ")))
-        })
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-#[serde(untagged)]
-pub enum OptionValue {
-    Bool(bool),
-    Int(i64),
-    List(Vec<String>),
-    Str(String),
+    registry::find(name).map(|r| (r.info)())
 }
 
 /// Whether a driver can be used on this computer, and if not, what to install.
@@ -125,245 +74,12 @@ pub struct Availability {
 }
 
 pub fn availability(driver: &str) -> Availability {
-    match driver {
-        // Berth's own SSH client and Docker API client: nothing to install.
-        // Cloud drivers talk HTTPS to the provider: nothing to install either.
-        "generic" | "none" | "digitalocean" | "amazonec2" => Availability {
-            ready: true,
-            missing: None,
-        },
-        "hyperv" => match hyperv::PowerShell::find() {
-            Ok(_) if cfg!(windows) || std::env::var_os("BERTH_POWERSHELL").is_some() => Availability {
-                ready: true,
-                missing: None,
-            },
-            _ => Availability {
-                ready: false,
-                missing: Some("Hyper-V runs on Windows (Pro, Enterprise or Education) with the Hyper-V feature on".into()),
-            },
-        },
-        "virtualbox" => match virtualbox::vbox::find() {
-            Ok(_) => Availability {
-                ready: true,
-                missing: None,
-            },
-            Err(_) => Availability {
-                ready: false,
-                missing: Some(virtualbox::vbox::INSTALL_HINT.to_string()),
-            },
-        },
-        "qemu" => match qemu::accel::find_qemu("") {
-            Ok(_) => Availability {
-                ready: true,
-                missing: None,
-            },
-            Err(_) => Availability {
-                ready: false,
-                missing: Some(qemu::accel::install_hint().to_string()),
-            },
-        },
-        other => Availability {
+    match registry::find(driver) {
+        Ok(r) => (r.availability)(),
+        Err(_) => Availability {
             ready: false,
-            missing: Some(format!("the {other} driver is not part of this build")),
+            missing: Some(format!("the {driver} driver is not part of this build")),
         },
-    }
-}
-
-/// Values for a driver's options, by flag name. Missing options take their defaults.
-#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
-pub struct DriverOptions(pub BTreeMap<String, OptionValue>);
-
-impl DriverOptions {
-    pub fn set(&mut self, name: &str, v: OptionValue) {
-        self.0.insert(name.to_string(), v);
-    }
-
-    fn spec<'a>(&self, info: &'a DriverInfo, name: &str) -> &'a OptionSpec {
-        info.options
-            .iter()
-            .find(|o| o.name == name)
-            .unwrap_or_else(|| panic!("driver {} has no option {name}", info.name))
-    }
-
-    /// A string option: the given value, else its environment variable, else its default.
-    pub fn string(&self, info: &DriverInfo, name: &str) -> Result<String> {
-        let spec = self.spec(info, name);
-        let v = match self.0.get(name) {
-            Some(OptionValue::Str(s)) => s.clone(),
-            Some(other) => {
-                return Err(Error::invalid(format!(
-                    "--{name} expects a value, got {other:?}"
-                )));
-            }
-            None => spec
-                .env
-                .and_then(|e| std::env::var(e).ok())
-                .or_else(|| spec.default.map(str::to_string))
-                .unwrap_or_default(),
-        };
-        if spec.required && v.trim().is_empty() {
-            return Err(
-                Error::invalid(format!("the {} driver needs --{name}", info.name))
-                    .with_hint(spec.help),
-            );
-        }
-        Ok(v)
-    }
-
-    pub fn int(&self, info: &DriverInfo, name: &str) -> Result<i64> {
-        match self.0.get(name) {
-            Some(OptionValue::Int(i)) => Ok(*i),
-            Some(OptionValue::Str(s)) => s
-                .trim()
-                .parse()
-                .map_err(|_| Error::invalid(format!("--{name} must be a number, got \"{s}\""))),
-            Some(other) => Err(Error::invalid(format!(
-                "--{name} must be a number, got {other:?}"
-            ))),
-            None => {
-                let text = self.string(info, name)?;
-                text.trim().parse().map_err(|_| {
-                    Error::invalid(format!("--{name} must be a number, got \"{text}\""))
-                })
-            }
-        }
-    }
-
-    /// A whole number option within `lo..=hi` (sizes, counts).
-    pub fn int_in(&self, info: &DriverInfo, name: &str, lo: i64, hi: i64) -> Result<u32> {
-        let v = self.int(info, name)?;
-        if !(lo..=hi).contains(&v) || v < 0 {
-            return Err(Error::invalid(format!(
-                "--{name} must be {lo}-{hi}, got {v}"
-            )));
-        }
-        Ok(v as u32)
-    }
-
-    pub fn port(&self, info: &DriverInfo, name: &str) -> Result<u16> {
-        let v = self.int(info, name)?;
-        u16::try_from(v).ok().filter(|p| *p > 0).ok_or_else(|| {
-            Error::invalid(format!("--{name} must be a port number (1-65535), got {v}"))
-        })
-    }
-
-    pub fn bool(&self, info: &DriverInfo, name: &str) -> Result<bool> {
-        match self.0.get(name) {
-            Some(OptionValue::Bool(b)) => Ok(*b),
-            Some(OptionValue::Str(s)) => parse_bool(name, s),
-            Some(other) => Err(Error::invalid(format!(
-                "--{name} is a switch, got {other:?}"
-            ))),
-            None => match self
-                .spec(info, name)
-                .env
-                .and_then(|e| std::env::var(e).ok())
-            {
-                Some(s) => parse_bool(name, &s),
-                None => Ok(false),
-            },
-        }
-    }
-
-    /// A file path option: `~/` expanded; empty when not given.
-    pub fn path(&self, info: &DriverInfo, name: &str) -> Result<String> {
-        let v = self.string(info, name)?;
-        let v = v.trim();
-        Ok(match (v.strip_prefix("~/"), dirs::home_dir()) {
-            (Some(rest), Some(home)) => home.join(rest).display().to_string(),
-            _ => v.to_string(),
-        })
-    }
-
-    /// An SSH user name option, checked: it ends up in commands and sudo rules, and a leading
-    /// dash would make `ssh`/`scp` read it as an option.
-    pub fn ssh_user(&self, info: &DriverInfo, name: &str) -> Result<String> {
-        let user = self.string(info, name)?.trim().to_string();
-        if !valid_user_name(&user) {
-            return Err(Error::invalid(format!(
-                "--{name} \"{}\" is not a valid user name",
-                user.escape_default()
-            ))
-            .with_hint("user names use letters, digits, '.', '_' and '-', and start with a letter, digit or '_'"));
-        }
-        Ok(user)
-    }
-
-    pub fn list(&self, name: &str) -> Vec<String> {
-        match self.0.get(name) {
-            Some(OptionValue::List(v)) => v.clone(),
-            Some(OptionValue::Str(s)) if !s.is_empty() => vec![s.clone()],
-            _ => vec![],
-        }
-    }
-
-    /// Fails on options that belong to no option of this driver (a typo, or another driver's).
-    pub fn check_known(&self, info: &DriverInfo) -> Result<()> {
-        for name in self.0.keys() {
-            if !info.options.iter().any(|o| o.name == name) {
-                let owner = catalog()
-                    .into_iter()
-                    .find(|d| d.options.iter().any(|o| o.name == name));
-                let msg = match owner {
-                    Some(d) => format!(
-                        "--{name} belongs to the {} driver, not {}",
-                        d.name, info.name
-                    ),
-                    None => format!("the {} driver has no option --{name}", info.name),
-                };
-                return Err(Error::invalid(msg));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// An IP address (IPv6 optionally in brackets) or a DNS host name: nothing that could split
-/// a command line or a URL.
-pub(crate) fn valid_host(h: &str) -> bool {
-    let h = h
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(h);
-    h.parse::<std::net::IpAddr>().is_ok()
-        || (!h.is_empty()
-            && h.len() <= 253
-            && h.split('.').all(|l| {
-                !l.is_empty()
-                    && l.len() <= 63
-                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                    && !l.starts_with('-')
-            }))
-}
-
-/// A POSIX-portable user name (what useradd takes), at most 32 characters.
-pub fn valid_user_name(user: &str) -> bool {
-    user.len() <= 32
-        && user
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-        && user
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-}
-
-/// A comma-separated option value as its non-empty, trimmed items.
-pub(crate) fn split_commas(s: &str) -> Vec<String> {
-    s.split(',')
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-fn parse_bool(name: &str, s: &str) -> Result<bool> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Ok(true),
-        "" | "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err(Error::invalid(format!(
-            "--{name} must be true or false, got \"{s}\""
-        ))),
     }
 }
 
@@ -406,12 +122,15 @@ impl std::fmt::Display for MachineState {
 }
 
 /// What `restart` means for a driver.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum RestartKind {
     /// Reboot the machine (VMs, cloud instances).
     Machine,
     /// Restart only the Docker daemon (an existing server is not Berth's to reboot).
     Engine,
+    #[default]
     Unsupported,
 }
 
@@ -441,11 +160,21 @@ impl DriverContext<'_> {
     }
 }
 
+/// A driver's configuration as machine.json stores it. Never `null`: a configuration that
+/// cannot be serialized is an error, not an empty record.
+pub fn config_value<T: Serialize>(driver: &str, cfg: &T) -> Result<serde_json::Value> {
+    serde_json::to_value(cfg).map_err(|e| {
+        Error::store(format!(
+            "the {driver} driver's configuration cannot be saved: {e}"
+        ))
+    })
+}
+
 #[async_trait]
 pub trait Driver: Send + Sync {
     fn name(&self) -> &'static str;
     /// The configuration to store in machine.json.
-    fn config(&self) -> serde_json::Value;
+    fn config(&self) -> Result<serde_json::Value>;
     /// The address clients use to reach the machine (IP or DNS name).
     fn address(&self) -> Result<String>;
     /// `tcp://ADDRESS:PORT` (IPv6 addresses in brackets); drivers that forward the port
@@ -464,11 +193,20 @@ pub trait Driver: Send + Sync {
     }
     /// How to log in; `None` for drivers without SSH.
     fn ssh_target(&self) -> Option<SshTarget>;
-    /// Whether create runs the provisioner (the `none` driver only registers an endpoint).
-    fn provisions(&self) -> bool {
-        true
+    /// This machine's driver with new create-time options (checked against `info`) applied:
+    /// only drivers whose features say `reconfigurable` take them.
+    fn reconfigured(&self, _info: &DriverInfo, _opts: &DriverOptions) -> Result<Box<dyn Driver>> {
+        // A cloud machine's or VM's options describe what was made; changing them means a new one.
+        Err(Error::invalid(format!(
+            "the {} driver's options cannot change after create",
+            self.name()
+        ))
+        .with_hint("create a new machine with the options you want"))
     }
-    fn restart_kind(&self) -> RestartKind;
+    /// What this driver's machines can do (its registry entry says).
+    fn features(&self) -> Features {
+        registry::features(self.name())
+    }
     /// Server certificate SANs besides the address, localhost and --tls-san values.
     fn extra_sans(&self) -> Vec<String> {
         vec![]
@@ -489,110 +227,16 @@ pub trait Driver: Send + Sync {
 
 /// A driver for a new machine, from create options.
 pub fn new_driver(driver: &str, name: &str, opts: &DriverOptions) -> Result<Box<dyn Driver>> {
-    let info = driver_info(driver)?;
+    let entry = registry::find(driver)?;
+    let info = (entry.info)();
     opts.check_known(&info)?;
-    match driver {
-        "generic" => Ok(Box::new(generic::Generic::from_options(name, &info, opts)?)),
-        "none" => Ok(Box::new(none::NoneDriver::from_options(name, &info, opts)?)),
-        "digitalocean" => Ok(Box::new(digitalocean::DigitalOcean::from_options(
-            name, &info, opts,
-        )?)),
-        "amazonec2" => Ok(Box::new(amazonec2::AmazonEc2::from_options(
-            name, &info, opts,
-        )?)),
-        "qemu" => Ok(Box::new(qemu::Qemu::from_options(name, &info, opts)?)),
-        "virtualbox" => Ok(Box::new(virtualbox::VirtualBox::from_options(
-            name, &info, opts,
-        )?)),
-        "hyperv" => Ok(Box::new(hyperv::HyperV::from_options(name, &info, opts)?)),
-        other => Err(Error::invalid(format!("unknown driver \"{other}\""))),
-    }
+    (entry.create)(name, &info, opts)
 }
 
 /// The driver of an existing machine, from its stored configuration. `store_root` is where
 /// cloud drivers find the account list for their credentials.
 pub fn load_driver(machine: &Machine, store_root: &Path) -> Result<Box<dyn Driver>> {
-    let bad = |e: serde_json::Error| {
-        Error::store(format!(
-            "the {} driver configuration of \"{}\" is damaged: {e}",
-            machine.driver_name, machine.name
-        ))
-    };
-    match machine.driver_name.as_str() {
-        "generic" => Ok(Box::new(
-            generic::Generic::from_config(machine.driver.clone()).map_err(bad)?,
-        )),
-        "none" => Ok(Box::new(
-            none::NoneDriver::from_config(machine.driver.clone()).map_err(bad)?,
-        )),
-        "digitalocean" => Ok(Box::new(
-            digitalocean::DigitalOcean::from_config(machine.driver.clone(), store_root)
-                .map_err(bad)?,
-        )),
-        "amazonec2" => Ok(Box::new(
-            amazonec2::AmazonEc2::from_config(machine.driver.clone(), store_root).map_err(bad)?,
-        )),
-        "qemu" => Ok(Box::new(
-            qemu::Qemu::from_config(machine.driver.clone(), store_root).map_err(bad)?,
-        )),
-        "virtualbox" => Ok(Box::new(
-            virtualbox::VirtualBox::from_config(machine.driver.clone(), store_root).map_err(bad)?,
-        )),
-        "hyperv" => Ok(Box::new(
-            hyperv::HyperV::from_config(machine.driver.clone(), store_root).map_err(bad)?,
-        )),
-        other => Err(Error::store(format!(
-            "machine \"{}\" uses the driver \"{other}\", which this Berth does not have",
-            machine.name
-        ))
-        .with_hint("upgrade Berth")),
-    }
-}
-
-/// Checks a private key the user named with `--flag`: the file exists and is a key.
-pub(crate) fn check_ssh_key_file(path: &Path, flag: &str) -> Result<()> {
-    if !path.is_file() {
-        return Err(
-            Error::invalid(format!("SSH key does not exist: \"{}\"", path.display()))
-                .with_hint(format!("pass the private key file with --{flag}")),
-        );
-    }
-    crate::ssh::load_private_key(path)?;
-    Ok(())
-}
-
-/// The file name of a user's key copied into a machine directory. Fixed, so a key that happens
-/// to be called `key.pem`, `server.pem` or `id_ed25519` never collides with Berth's own files.
-pub const USER_KEY_COPY: &str = "user-ssh-key";
-
-/// A private copy (0600) of the user's key, and its `.pub` if there is one, in the machine
-/// directory, as docker-machine made: the machine keeps working if the original moves.
-/// Returns the copy's path.
-pub(crate) fn copy_ssh_key(src: &Path, machine_dir: &Path) -> Result<std::path::PathBuf> {
-    let dst = machine_dir.join(USER_KEY_COPY);
-    crate::fsutil::copy_with_mode(src, &dst, crate::fsutil::SECRET_MODE)?;
-    let pubkey = std::path::PathBuf::from(format!("{}.pub", src.display()));
-    if pubkey.is_file() {
-        crate::fsutil::copy_with_mode(
-            &pubkey,
-            &machine_dir.join(format!("{USER_KEY_COPY}.pub")),
-            crate::fsutil::PUBLIC_MODE,
-        )?;
-    }
-    Ok(dst)
-}
-
-/// TCP reachability, the way generic hosts report their state.
-pub async fn tcp_state(host: &str, port: u16, timeout: Duration) -> MachineState {
-    let host = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
-    match tokio::time::timeout(timeout, tokio::net::TcpStream::connect((host, port))).await {
-        Ok(Ok(_)) => MachineState::Running,
-        Ok(Err(_)) => MachineState::Stopped,
-        Err(_) => MachineState::Timeout,
-    }
+    registry::load(machine, store_root)
 }
 
 #[cfg(test)]
@@ -634,10 +278,10 @@ mod tests {
                 _ => {}
             }
             let drv = new_driver(d.name, "m", &o).unwrap_or_else(|e| panic!("{}: {e}", d.name));
-            let m = Machine::new("m", drv.name(), drv.config(), Default::default());
+            let m = Machine::new("m", drv.name(), drv.config().unwrap(), Default::default());
             let back = load_driver(&m, root.path()).unwrap_or_else(|e| panic!("{}: {e}", d.name));
             assert_eq!(back.name(), d.name);
-            assert_eq!(back.config(), drv.config(), "{}", d.name);
+            assert_eq!(back.config().unwrap(), drv.config().unwrap(), "{}", d.name);
         }
     }
 
@@ -665,6 +309,65 @@ mod tests {
                 "user pub"
             );
         }
+    }
+
+    /// Every option name a driver reads (`o.string(info, "NAME")`, ...) is one its schema
+    /// declares: a typo would otherwise panic at the first create that reaches it.
+    #[test]
+    fn option_names_read_by_drivers_are_declared() {
+        let names: Vec<&str> = registry::DRIVERS
+            .iter()
+            .flat_map(|r| (r.info)().options)
+            .map(|o| o.name)
+            .collect();
+        let read = regex::Regex::new(r#"\(\s*info,\s*"([a-z0-9-]+)"\s*\)"#).unwrap();
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/drivers");
+        let mut files = vec![dir.clone()];
+        let mut checked = 0;
+        while let Some(f) = files.pop() {
+            if f.is_dir() {
+                files.extend(std::fs::read_dir(&f).unwrap().map(|e| e.unwrap().path()));
+                continue;
+            }
+            let text = std::fs::read_to_string(&f).unwrap();
+            for c in read.captures_iter(&text) {
+                assert!(
+                    names.contains(&&c[1]),
+                    "{} reads undeclared --{}",
+                    f.display(),
+                    &c[1]
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 50, "only {checked} option reads found");
+    }
+
+    #[test]
+    fn ranges_and_choices_are_checked_and_shown() {
+        let info = qemu::info();
+        let mut o = DriverOptions::default();
+        o.set("qemu-cpu-count", OptionValue::Str("65".into()));
+        assert!(o.int_in_range(&info, "qemu-cpu-count").is_err());
+        o.set("qemu-cpu-count", OptionValue::Str("4".into()));
+        assert_eq!(o.int_in_range(&info, "qemu-cpu-count").unwrap(), 4);
+        let spec = info
+            .options
+            .iter()
+            .find(|s| s.name == "qemu-cpu-count")
+            .unwrap();
+        assert_eq!(spec.help_suffix(), " (1-64)");
+        let vb = virtualbox::info();
+        let mut o = DriverOptions::default();
+        o.set("virtualbox-ui-type", OptionValue::Str("fullscreen".into()));
+        let e = o.choice(&vb, "virtualbox-ui-type").unwrap_err();
+        assert!(e.message().contains("headless, gui, sdl, separate"), "{e}");
+        let ui = vb
+            .options
+            .iter()
+            .find(|s| s.name == "virtualbox-ui-type")
+            .unwrap();
+        assert!(ui.help_suffix().contains("one of: headless"));
     }
 
     #[test]

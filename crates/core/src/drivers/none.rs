@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     Driver, DriverContext, DriverInfo, DriverKind, DriverOptions, MachineState, OptionKind,
-    OptionSpec, RestartKind,
+    OptionSpec,
 };
 use crate::error::{Error, Result};
 use crate::ssh::SshTarget;
@@ -18,16 +18,16 @@ pub fn info() -> DriverInfo {
         title: "Existing Docker endpoint",
         description: "A Docker daemon that already listens with TLS. Berth only records its address.",
         kind: DriverKind::Existing,
-        options: vec![OptionSpec {
-            name: "url",
-            kind: OptionKind::String,
-            default: None,
-            env: None,
-            help: "the daemon's URL, e.g. tcp://10.0.0.5:2376",
-            required: true,
-            label: "Docker URL",
-            advanced: false,
-        }],
+        features: crate::drivers::Features {
+            reconfigurable: true,
+            ..crate::drivers::Features::NONE
+        },
+        options: vec![
+            OptionSpec::new("url", OptionKind::String)
+                .label("Docker URL")
+                .help("the daemon's URL, e.g. tcp://10.0.0.5:2376")
+                .required(),
+        ],
     }
 }
 
@@ -40,6 +40,15 @@ pub struct NoneConfig {
     #[serde(rename = "URL")]
     pub url: String,
 }
+
+/// This driver's registry entry.
+pub const REGISTRATION: super::Registration = super::Registration {
+    name: "none",
+    info,
+    availability: super::registry::always_available,
+    create: |name, info, o| Ok(Box::new(NoneDriver::from_options(name, info, o)?)),
+    load: |v, _| Ok(Box::new(NoneDriver::from_config(v)?)),
+};
 
 pub struct NoneDriver {
     cfg: NoneConfig,
@@ -107,8 +116,8 @@ impl Driver for NoneDriver {
     fn name(&self) -> &'static str {
         "none"
     }
-    fn config(&self) -> serde_json::Value {
-        serde_json::to_value(&self.cfg).unwrap_or_default()
+    fn config(&self) -> Result<serde_json::Value> {
+        super::config_value(self.name(), &self.cfg)
     }
     fn address(&self) -> Result<String> {
         Ok(split_url(&self.cfg.url)?.0)
@@ -124,11 +133,13 @@ impl Driver for NoneDriver {
     fn ssh_target(&self) -> Option<SshTarget> {
         None
     }
-    fn provisions(&self) -> bool {
-        false
-    }
-    fn restart_kind(&self) -> RestartKind {
-        RestartKind::Unsupported
+    /// A new URL for the same endpoint.
+    fn reconfigured(&self, info: &DriverInfo, opts: &DriverOptions) -> Result<Box<dyn Driver>> {
+        Ok(Box::new(NoneDriver::from_options(
+            &self.cfg.machine_name,
+            info,
+            opts,
+        )?))
     }
     async fn pre_create_check(&self, _: &DriverContext<'_>) -> Result<()> {
         Ok(())

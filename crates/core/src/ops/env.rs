@@ -18,10 +18,10 @@ impl Berth {
         let (_, d) = self.load_ready(name)?;
         let dir = self.store.machine_dir(name);
         if certs::check_client_copy(&dir).is_some() {
-            let _lock = self.lock(name)?;
+            let _lock = self.lock(name).await?;
             self.repair_client_copy(name, progress)?;
         }
-        if !d.provisions() {
+        if !d.features().provisions {
             return Ok(());
         }
         if let Some(problem) = certs::check_server_cert(&dir, &d.address()?) {

@@ -353,7 +353,7 @@ async fn probe_one(
             }
         }
     }
-    if let (Some(dir), true) = (dir, driver.provisions())
+    if let (Some(dir), true) = (dir, driver.features().provisions)
         && let Ok(addr) = driver.address()
         && let Some(problem) = certs::check_server_cert(dir, &addr)
     {

@@ -130,6 +130,50 @@ impl Berth {
         Ok(a)
     }
 
+    /// The argv of `rsync` copying only the differences (`scp --delta`): the same endpoints
+    /// and ssh options as `scp_argv`, passed through `-e`.
+    pub fn rsync_argv(
+        &self,
+        src: &str,
+        dst: &str,
+        recursive: bool,
+        quiet: bool,
+    ) -> Result<Vec<String>> {
+        let argv = self.scp_argv(src, dst, recursive, quiet)?;
+        // scp's own switches stay behind; its -P (port) is ssh's -p.
+        let ssh_opts: Vec<String> = argv[1..argv.len() - 2]
+            .iter()
+            .filter(|a| *a != "-3" && *a != "-r" && *a != "-q")
+            .map(|o| {
+                if o == "-P" {
+                    "-p".to_string()
+                } else {
+                    o.clone()
+                }
+            })
+            .collect();
+        let mut r = vec![
+            "rsync".to_string(),
+            "-e".into(),
+            format!(
+                "ssh {}",
+                ssh_opts
+                    .iter()
+                    .map(|o| crate::ssh::sh_quote(o))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+        ];
+        if recursive {
+            r.push("-r".into());
+        }
+        if !quiet {
+            r.push("--progress".into());
+        }
+        r.extend(argv[argv.len() - 2..].iter().cloned());
+        Ok(r)
+    }
+
     /// The argv of `scp` for `[machine:]path` arguments; copies between two machines go
     /// through this computer (`-3`).
     pub fn scp_argv(

@@ -15,7 +15,6 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     Driver, DriverContext, DriverInfo, DriverKind, DriverOptions, MachineState, OptionKind,
-    RestartKind,
 };
 use crate::cloud::aws::{self, Client};
 use crate::cloud::ec2::{Image, IngressRule, Instance, Params};
@@ -53,6 +52,15 @@ struct Prepared {
     subnet_id: String,
     zone: String,
 }
+
+/// This driver's registry entry.
+pub const REGISTRATION: super::Registration = super::Registration {
+    name: "amazonec2",
+    info,
+    availability: super::registry::always_available,
+    create: |name, info, o| Ok(Box::new(AmazonEc2::from_options(name, info, o)?)),
+    load: |v, root| Ok(Box::new(AmazonEc2::from_config(v, root)?)),
+};
 
 pub struct AmazonEc2 {
     cfg: AmazonConfig,
@@ -406,17 +414,14 @@ impl Driver for AmazonEc2 {
     fn name(&self) -> &'static str {
         "amazonec2"
     }
-    fn config(&self) -> serde_json::Value {
-        serde_json::to_value(&self.cfg).unwrap_or_default()
+    fn config(&self) -> Result<serde_json::Value> {
+        super::config_value(self.name(), &self.cfg)
     }
     fn address(&self) -> Result<String> {
         self.cfg.base.address("instance")
     }
     fn ssh_target(&self) -> Option<SshTarget> {
         Some(self.cfg.base.ssh_target())
-    }
-    fn restart_kind(&self) -> RestartKind {
-        RestartKind::Machine
     }
     fn extra_sans(&self) -> Vec<String> {
         if self.cfg.private_ip_address.is_empty()
@@ -457,15 +462,15 @@ impl Driver for AmazonEc2 {
         // Each thing made is on disk before the next is asked for (they also carry the
         // machine's ID tag, which finds them if even that write was cut short).
         self.key_pair(&client, ctx).await?;
-        ctx.checkpoint(self.config())?;
+        ctx.checkpoint(self.config()?)?;
         let vpc = prepared.vpc_id.clone();
         self.security_groups(&client, &vpc, ctx).await?;
-        ctx.checkpoint(self.config())?;
+        ctx.checkpoint(self.config()?)?;
         let params = self.launch_params(&prepared)?;
         // The key pair and group just made may not be visible to RunInstances yet.
         let instance = until_visible(|| client.run_instance(&params)).await?;
         self.cfg.instance_id = instance.id.clone();
-        ctx.checkpoint(self.config())?;
+        ctx.checkpoint(self.config()?)?;
         ctx.progress.log(format!(
             "Launched {}instance {} ({}, {}, {})",
             if self.cfg.request_spot_instance {

@@ -3,7 +3,10 @@
 
 use super::*;
 
-use crate::drivers::cloud::opt;
+use crate::drivers::OptionSpec;
+
+/// EBS volume types.
+const VOLUME_TYPES: &[&str] = &["gp3", "gp2", "io1", "io2", "st1", "sc1", "standard"];
 
 pub fn info() -> DriverInfo {
     let mut info = schema();
@@ -28,255 +31,137 @@ fn schema() -> DriverInfo {
         title: "AWS EC2",
         description: "An EC2 instance in your AWS account, made and removed by Berth, with its own security group and key pair.",
         kind: DriverKind::Cloud,
+        features: crate::drivers::Features::CLOUD,
         options: vec![
-            opt(
-                "amazonec2-account",
-                Account,
-                None,
-                Some("BERTH_AMAZONEC2_ACCOUNT"),
-                "Account",
-                "account whose keys to use (`berth credentials ls`); default: $AWS_ACCESS_KEY_ID, $AWS_PROFILE / ~/.aws/credentials, else your only account",
-            ),
-            opt(
-                "amazonec2-access-key",
-                Secret,
-                None,
-                None,
-                "Access key ID",
-                "access key ID for this command only (prefer `berth credentials add amazonec2`)",
-            ),
-            opt(
-                "amazonec2-secret-key",
-                Secret,
-                None,
-                None,
-                "Secret access key",
-                "secret key for this command only (visible in the process list: prefer `berth credentials add amazonec2`)",
-            ),
-            opt(
-                "amazonec2-session-token",
-                Secret,
-                None,
-                None,
-                "Session token",
-                "session token for this command only",
-            ),
-            opt(
-                "amazonec2-region",
-                String,
-                Some(aws::DEFAULT_REGION),
-                Some("AWS_DEFAULT_REGION"),
-                "Region",
-                "region",
-            ),
-            opt(
-                "amazonec2-ami",
-                String,
-                None,
-                Some("AWS_AMI"),
-                "AMI",
-                "image ID (default: the newest Ubuntu LTS from Canonical for the instance type's architecture)",
-            ),
-            opt(
-                "amazonec2-instance-type",
-                String,
-                Some(DEFAULT_INSTANCE_TYPE),
-                Some("AWS_INSTANCE_TYPE"),
-                "Instance type",
-                "instance type",
-            ),
-            opt(
-                "amazonec2-root-size",
-                Int,
-                Some("16"),
-                Some("AWS_ROOT_SIZE"),
-                "Root disk (GB)",
-                "root disk size in GB",
-            ),
-            opt(
-                "amazonec2-volume-type",
-                String,
-                Some("gp3"),
-                Some("AWS_VOLUME_TYPE"),
-                "Volume type",
-                "root disk type (gp3, gp2, io1, io2, st1, sc1, standard)",
-            ),
-            opt(
-                "amazonec2-device-name",
-                String,
-                Some("/dev/sda1"),
-                Some("AWS_DEVICE_NAME"),
-                "Root device",
-                "the AMI's root device name",
-            ),
-            opt(
-                "amazonec2-vpc-id",
-                String,
-                None,
-                Some("AWS_VPC_ID"),
-                "VPC",
-                "VPC (default: the region's default VPC)",
-            ),
-            opt(
-                "amazonec2-subnet-id",
-                String,
-                None,
-                Some("AWS_SUBNET_ID"),
-                "Subnet",
-                "subnet (default: the VPC's default subnet in the zone)",
-            ),
-            opt(
-                "amazonec2-zone",
-                String,
-                Some("a"),
-                Some("AWS_ZONE"),
-                "Zone",
-                "availability zone letter",
-            ),
-            opt(
-                "amazonec2-security-group",
-                StringList,
-                None,
-                Some("AWS_SECURITY_GROUP"),
-                "Security groups",
-                "existing or new security groups by name, repeatable (default: a group of the machine's own, deleted with it)",
-            ),
-            opt(
-                "amazonec2-security-group-readonly",
-                Bool,
-                None,
-                Some("AWS_SECURITY_GROUP_READONLY"),
-                "Do not change groups",
-                "use the named security groups as they are (add no rules)",
-            ),
-            opt(
-                "amazonec2-allowed-cidr",
-                String,
-                Some("0.0.0.0/0"),
-                Some("AWS_ALLOWED_CIDR"),
-                "Allowed from",
-                "comma-separated networks that may reach SSH, the engine port and --amazonec2-open-port (the engine needs Berth's client certificate either way)",
-            ),
-            opt(
-                "amazonec2-open-port",
-                StringList,
-                None,
-                None,
-                "Open ports",
-                "more ports to open, port[/tcp|udp], repeatable",
-            ),
-            opt(
-                "amazonec2-tags",
-                String,
-                None,
-                Some("AWS_TAGS"),
-                "Tags",
-                "extra instance tags: key1,value1,key2,value2",
-            ),
-            opt(
-                "amazonec2-iam-instance-profile",
-                String,
-                None,
-                Some("AWS_INSTANCE_PROFILE"),
-                "IAM instance profile",
-                "instance profile name",
-            ),
-            opt(
-                "amazonec2-userdata",
-                Path,
-                None,
-                Some("AWS_USERDATA"),
-                "User data",
-                "cloud-init file to pass to the instance",
-            ),
-            opt(
-                "amazonec2-ssh-user",
-                String,
-                Some("ubuntu"),
-                Some("AWS_SSH_USER"),
-                "SSH user",
-                "SSH user",
-            ),
-            opt(
-                "amazonec2-ssh-port",
-                Int,
-                Some("22"),
-                Some("AWS_SSH_PORT"),
-                "SSH port",
-                "SSH port",
-            ),
-            opt(
-                "amazonec2-keypair-name",
-                String,
-                None,
-                Some("AWS_KEYPAIR_NAME"),
-                "Existing key pair",
-                "use this key pair of your account instead of importing a new one (needs --amazonec2-ssh-keypath)",
-            ),
-            opt(
-                "amazonec2-ssh-keypath",
-                Path,
-                None,
-                Some("AWS_SSH_KEYPATH"),
-                "Existing key file",
-                "private key of --amazonec2-keypair-name",
-            ),
-            opt(
-                "amazonec2-use-private-address",
-                Bool,
-                None,
-                None,
-                "Use private address",
-                "reach the instance at its private IP (from inside the VPC or over a VPN)",
-            ),
-            opt(
-                "amazonec2-private-address-only",
-                Bool,
-                None,
-                None,
-                "Private address only",
-                "give the instance no public IP (implies --amazonec2-use-private-address)",
-            ),
-            opt(
-                "amazonec2-request-spot-instance",
-                Bool,
-                None,
-                None,
-                "Spot instance",
-                "run as a spot instance",
-            ),
-            opt(
-                "amazonec2-spot-price",
-                String,
-                None,
-                None,
-                "Maximum spot price",
-                "in USD per hour (default: the on-demand price)",
-            ),
-            opt(
-                "amazonec2-monitoring",
-                Bool,
-                None,
-                None,
-                "Detailed monitoring",
-                "enable CloudWatch detailed monitoring (billed)",
-            ),
-            opt(
-                "amazonec2-use-ebs-optimized-instance",
-                Bool,
-                None,
-                None,
-                "EBS-optimized",
-                "launch EBS-optimized",
-            ),
-            opt(
-                "amazonec2-endpoint",
-                String,
-                None,
-                Some("AWS_ENDPOINT"),
-                "Endpoint",
-                "EC2 API endpoint URL, for EC2-compatible clouds (https, or http on this computer only)",
-            ),
+            OptionSpec::new("amazonec2-account", Account)
+.label("Account")
+.help("account whose keys to use (`berth credentials ls`); default: $AWS_ACCESS_KEY_ID, $AWS_PROFILE / ~/.aws/credentials, else your only account")
+.env("BERTH_AMAZONEC2_ACCOUNT"),
+            OptionSpec::new("amazonec2-access-key", Secret)
+.label("Access key ID")
+.help("access key ID for this command only (prefer `berth credentials add amazonec2`)"),
+            OptionSpec::new("amazonec2-secret-key", Secret)
+.label("Secret access key")
+.help("secret key for this command only (visible in the process list: prefer `berth credentials add amazonec2`)"),
+            OptionSpec::new("amazonec2-session-token", Secret)
+.label("Session token")
+.help("session token for this command only"),
+            OptionSpec::new("amazonec2-region", String)
+.listed(crate::drivers::Listing::Regions)
+.label("Region")
+.help("region")
+.default(aws::DEFAULT_REGION)
+.env("AWS_DEFAULT_REGION"),
+            OptionSpec::new("amazonec2-ami", String)
+.listed(crate::drivers::Listing::Images)
+.label("AMI")
+.help("image ID (default: the newest Ubuntu LTS from Canonical for the instance type's architecture)")
+.env("AWS_AMI"),
+            OptionSpec::new("amazonec2-instance-type", String)
+.listed(crate::drivers::Listing::Sizes)
+.label("Instance type")
+.help("instance type")
+.default(DEFAULT_INSTANCE_TYPE)
+.env("AWS_INSTANCE_TYPE"),
+            OptionSpec::new("amazonec2-root-size", Int)
+.range(1, 16384)
+.label("Root disk (GB)")
+.help("root disk size in GB")
+.default("16")
+.env("AWS_ROOT_SIZE"),
+            OptionSpec::new("amazonec2-volume-type", String)
+.choices(VOLUME_TYPES)
+.label("Volume type")
+.help("root disk type (gp3, gp2, io1, io2, st1, sc1, standard)")
+.default("gp3")
+.env("AWS_VOLUME_TYPE"),
+            OptionSpec::new("amazonec2-device-name", String)
+.label("Root device")
+.help("the AMI's root device name")
+.default("/dev/sda1")
+.env("AWS_DEVICE_NAME"),
+            OptionSpec::new("amazonec2-vpc-id", String)
+.label("VPC")
+.help("VPC (default: the region's default VPC)")
+.env("AWS_VPC_ID"),
+            OptionSpec::new("amazonec2-subnet-id", String)
+.label("Subnet")
+.help("subnet (default: the VPC's default subnet in the zone)")
+.env("AWS_SUBNET_ID"),
+            OptionSpec::new("amazonec2-zone", String)
+.label("Zone")
+.help("availability zone letter")
+.default("a")
+.env("AWS_ZONE"),
+            OptionSpec::new("amazonec2-security-group", StringList)
+.label("Security groups")
+.help("existing or new security groups by name, repeatable (default: a group of the machine's own, deleted with it)")
+.env("AWS_SECURITY_GROUP"),
+            OptionSpec::new("amazonec2-security-group-readonly", Bool)
+.label("Do not change groups")
+.help("use the named security groups as they are (add no rules)")
+.env("AWS_SECURITY_GROUP_READONLY"),
+            OptionSpec::new("amazonec2-allowed-cidr", String)
+.label("Allowed from")
+.help("comma-separated networks that may reach SSH, the engine port and --amazonec2-open-port (the engine needs Berth's client certificate either way)")
+.default("0.0.0.0/0")
+.env("AWS_ALLOWED_CIDR"),
+            OptionSpec::new("amazonec2-open-port", StringList)
+.label("Open ports")
+.help("more ports to open, port[/tcp|udp], repeatable"),
+            OptionSpec::new("amazonec2-tags", String)
+.label("Tags")
+.help("extra instance tags: key1,value1,key2,value2")
+.env("AWS_TAGS"),
+            OptionSpec::new("amazonec2-iam-instance-profile", String)
+.label("IAM instance profile")
+.help("instance profile name")
+.env("AWS_INSTANCE_PROFILE"),
+            OptionSpec::new("amazonec2-userdata", Path)
+.label("User data")
+.help("cloud-init file to pass to the instance")
+.env("AWS_USERDATA"),
+            OptionSpec::new("amazonec2-ssh-user", String)
+.label("SSH user")
+.help("SSH user")
+.default("ubuntu")
+.env("AWS_SSH_USER"),
+            OptionSpec::new("amazonec2-ssh-port", Int)
+.range(1, 65535)
+.label("SSH port")
+.help("SSH port")
+.default("22")
+.env("AWS_SSH_PORT"),
+            OptionSpec::new("amazonec2-keypair-name", String)
+.label("Existing key pair")
+.help("use this key pair of your account instead of importing a new one (needs --amazonec2-ssh-keypath)")
+.env("AWS_KEYPAIR_NAME"),
+            OptionSpec::new("amazonec2-ssh-keypath", Path)
+.label("Existing key file")
+.help("private key of --amazonec2-keypair-name")
+.env("AWS_SSH_KEYPATH"),
+            OptionSpec::new("amazonec2-use-private-address", Bool)
+.label("Use private address")
+.help("reach the instance at its private IP (from inside the VPC or over a VPN)"),
+            OptionSpec::new("amazonec2-private-address-only", Bool)
+.label("Private address only")
+.help("give the instance no public IP (implies --amazonec2-use-private-address)"),
+            OptionSpec::new("amazonec2-request-spot-instance", Bool)
+.label("Spot instance")
+.help("run as a spot instance"),
+            OptionSpec::new("amazonec2-spot-price", String)
+.label("Maximum spot price")
+.help("in USD per hour (default: the on-demand price)"),
+            OptionSpec::new("amazonec2-monitoring", Bool)
+.label("Detailed monitoring")
+.help("enable CloudWatch detailed monitoring (billed)"),
+            OptionSpec::new("amazonec2-use-ebs-optimized-instance", Bool)
+.label("EBS-optimized")
+.help("launch EBS-optimized"),
+            OptionSpec::new("amazonec2-endpoint", String)
+.label("Endpoint")
+.help("EC2 API endpoint URL, for EC2-compatible clouds (https, or http on this computer only)")
+.env("AWS_ENDPOINT"),
         ],
     }
 }
@@ -527,7 +412,7 @@ impl AmazonEc2 {
             )));
         }
         let volume_type = word("amazonec2-volume-type")?;
-        if !["gp3", "gp2", "io1", "io2", "st1", "sc1", "standard"].contains(&volume_type.as_str()) {
+        if !VOLUME_TYPES.contains(&volume_type.as_str()) {
             return Err(Error::invalid(format!(
                 "--amazonec2-volume-type \"{volume_type}\" is not an EBS volume type"
             ))
@@ -675,7 +560,7 @@ mod tests {
         );
         assert_eq!(d.cfg.key_name, "web");
         assert_eq!(d.cfg.machine_id.len(), 24);
-        let stored = d.config().to_string();
+        let stored = d.config().unwrap().to_string();
         assert!(
             !stored.contains("s3cr3t") && !stored.contains("AKIAEXAMPLE"),
             "{stored}"

@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::cloud::{BaseFields, opt};
+use super::OptionSpec;
+use super::cloud::BaseFields;
 use super::localvm::{image, seed};
 use super::{
     Driver, DriverContext, DriverInfo, DriverKind, DriverOptions, MachineState, OptionKind,
-    RestartKind,
 };
 use crate::error::{Error, Result};
 use crate::ssh::SshTarget;
@@ -33,87 +33,57 @@ pub fn info() -> DriverInfo {
         title: "Hyper-V virtual machine",
         description: "A Linux VM in Hyper-V on Windows, on a virtual switch of your choice.",
         kind: DriverKind::Local,
+        features: crate::drivers::Features::LOCAL_VM,
         options: vec![
-            opt(
-                "hyperv-virtual-switch",
-                String,
-                None,
-                Some("HYPERV_VIRTUAL_SWITCH"),
-                "Virtual switch",
-                "switch to connect (default: the first External switch)",
-            ),
-            opt(
-                "hyperv-cpu-count",
-                Int,
-                Some("2"),
-                Some("HYPERV_CPU_COUNT"),
-                "CPUs",
-                "virtual CPUs",
-            ),
-            opt(
-                "hyperv-memory",
-                Int,
-                Some("2048"),
-                Some("HYPERV_MEMORY"),
-                "Memory (MB)",
-                "memory in MB",
-            ),
-            opt(
-                "hyperv-disk-size",
-                Int,
-                Some("20000"),
-                Some("HYPERV_DISK_SIZE"),
-                "Disk (MB)",
-                "disk size in MB",
-            ),
-            opt(
-                "hyperv-image",
-                Path,
-                None,
-                Some("HYPERV_IMAGE"),
-                "Local image",
-                "a local raw cloud image instead of downloading one",
-            ),
-            opt(
-                "hyperv-image-url",
-                String,
-                Some(DEFAULT_IMAGE_URL),
-                Some("HYPERV_IMAGE_URL"),
-                "Image URL",
-                "raw cloud image to download (once; cached)",
-            ),
-            opt(
-                "hyperv-static-macaddress",
-                String,
-                None,
-                Some("HYPERV_STATIC_MACADDRESS"),
-                "Static MAC",
-                "a fixed MAC address for the network adapter",
-            ),
-            opt(
-                "hyperv-vlan-id",
-                Int,
-                Some("0"),
-                Some("HYPERV_VLAN_ID"),
-                "VLAN",
-                "VLAN ID (0: none)",
-            ),
-            opt(
-                "hyperv-disable-dynamic-memory",
-                Bool,
-                None,
-                Some("HYPERV_DISABLE_DYNAMIC_MEMORY"),
-                "Fixed memory",
-                "turn dynamic memory off",
-            ),
-            opt(
-                "hyperv-ssh-user",
-                String,
-                Some("berth"),
-                None,
-                "SSH user",
-                "the user cloud-init makes for Berth",
-            ),
+            OptionSpec::new("hyperv-virtual-switch", String)
+                .label("Virtual switch")
+                .help("switch to connect (default: the first External switch)")
+                .env("HYPERV_VIRTUAL_SWITCH"),
+            OptionSpec::new("hyperv-cpu-count", Int)
+                .range(1, 64)
+                .label("CPUs")
+                .help("virtual CPUs")
+                .default("2")
+                .env("HYPERV_CPU_COUNT"),
+            OptionSpec::new("hyperv-memory", Int)
+                .range(256, 1024 * 1024)
+                .label("Memory (MB)")
+                .help("memory in MB")
+                .default("2048")
+                .env("HYPERV_MEMORY"),
+            OptionSpec::new("hyperv-disk-size", Int)
+                .range(2000, 64 * 1024 * 1024)
+                .label("Disk (MB)")
+                .help("disk size in MB")
+                .default("20000")
+                .env("HYPERV_DISK_SIZE"),
+            OptionSpec::new("hyperv-image", Path)
+                .label("Local image")
+                .help("a local raw cloud image instead of downloading one")
+                .env("HYPERV_IMAGE"),
+            OptionSpec::new("hyperv-image-url", String)
+                .label("Image URL")
+                .help("raw cloud image to download (once; cached)")
+                .default(DEFAULT_IMAGE_URL)
+                .env("HYPERV_IMAGE_URL"),
+            OptionSpec::new("hyperv-static-macaddress", String)
+                .label("Static MAC")
+                .help("a fixed MAC address for the network adapter")
+                .env("HYPERV_STATIC_MACADDRESS"),
+            OptionSpec::new("hyperv-vlan-id", Int)
+                .range(0, 4094)
+                .label("VLAN")
+                .help("VLAN ID (0: none)")
+                .default("0")
+                .env("HYPERV_VLAN_ID"),
+            OptionSpec::new("hyperv-disable-dynamic-memory", Bool)
+                .label("Fixed memory")
+                .help("turn dynamic memory off")
+                .env("HYPERV_DISABLE_DYNAMIC_MEMORY"),
+            OptionSpec::new("hyperv-ssh-user", String)
+                .label("SSH user")
+                .help("the user cloud-init makes for Berth")
+                .default("berth"),
         ],
     };
     super::mark_advanced(
@@ -203,10 +173,12 @@ impl PowerShell {
     }
 
     /// Runs a script; its stdout (trimmed). A non-zero exit is an error with PowerShell's message.
-    pub fn run(&self, script: &str) -> Result<String> {
-        let out = crate::child::background(&self.bin)
+    /// Waits without blocking the runtime; dropping the future (a timeout) kills PowerShell.
+    pub async fn run(&self, script: &str) -> Result<String> {
+        let out = crate::child::async_background(&self.bin)
             .args(["-NoProfile", "-NonInteractive", script])
             .output()
+            .await
             .map_err(|e| Error::driver(format!("cannot run PowerShell: {e}")))?;
         if !out.status.success() {
             let err = String::from_utf8_lossy(&out.stderr);
@@ -225,6 +197,28 @@ fn valid_mac(m: &str) -> bool {
     let hex: String = m.chars().filter(|c| !matches!(c, ':' | '-')).collect();
     hex.len() == 12 && hex.chars().all(|c| c.is_ascii_hexdigit())
 }
+
+/// This driver's registry entry.
+pub const REGISTRATION: super::Registration = super::Registration {
+    name: "hyperv",
+    info,
+    availability: || {
+        match PowerShell::find() {
+        Ok(_) if cfg!(windows) || std::env::var_os("BERTH_POWERSHELL").is_some() => {
+            super::registry::always_available()
+        }
+        _ => super::Availability {
+            ready: false,
+            missing: Some(
+                "Hyper-V runs on Windows (Pro, Enterprise or Education) with the Hyper-V feature on"
+                    .into(),
+            ),
+        },
+    }
+    },
+    create: |name, info, o| Ok(Box::new(HyperV::from_options(name, info, o)?)),
+    load: |v, root| Ok(Box::new(HyperV::from_config(v, root)?)),
+};
 
 pub struct HyperV {
     cfg: HyperVConfig,
@@ -263,13 +257,13 @@ impl HyperV {
                     ..Default::default()
                 },
                 switch,
-                cpus: o.int_in(info, "hyperv-cpu-count", 1, 64)?,
-                memory_mb: o.int_in(info, "hyperv-memory", 256, 1024 * 1024)?,
-                disk_mb: o.int_in(info, "hyperv-disk-size", 2000, 64 * 1024 * 1024)?,
+                cpus: o.int_in_range(info, "hyperv-cpu-count")?,
+                memory_mb: o.int_in_range(info, "hyperv-memory")?,
+                disk_mb: o.int_in_range(info, "hyperv-disk-size")?,
                 base_image: image,
                 image_url: o.string(info, "hyperv-image-url")?.trim().to_string(),
                 mac,
-                vlan: o.int_in(info, "hyperv-vlan-id", 0, 4094)?,
+                vlan: o.int_in_range(info, "hyperv-vlan-id")?,
                 fixed_memory: o.bool(info, "hyperv-disable-dynamic-memory")?,
                 ..Default::default()
             },
@@ -288,19 +282,22 @@ impl HyperV {
     }
 
     /// How many VMs have this machine's name (an error if Hyper-V cannot be asked).
-    fn count_vms(&self, ps: &PowerShell) -> Result<usize> {
-        let out = ps.run(&format!(
-            "@(Hyper-V\\Get-VM | Where-Object {{ $_.Name -eq {} }}).Count",
-            self.vm()
-        ))?;
+    async fn count_vms(&self, ps: &PowerShell) -> Result<usize> {
+        let out = ps
+            .run(&format!(
+                "@(Hyper-V\\Get-VM | Where-Object {{ $_.Name -eq {} }}).Count",
+                self.vm()
+            ))
+            .await?;
         out.trim()
             .parse()
             .map_err(|_| Error::driver(format!("Hyper-V answered \"{out}\" when counting VMs")))
     }
 
-    fn vm_state(&self, ps: &PowerShell) -> Result<MachineState> {
+    async fn vm_state(&self, ps: &PowerShell) -> Result<MachineState> {
         let s = ps
             .run(&format!("( Hyper-V\\Get-VM {} ).state", self.vm()))
+            .await
             .map_err(|e| Error::driver(format!("Failed to find the VM status: {}", e.message())))?;
         Ok(match s.as_str() {
             "Running" => MachineState::Running,
@@ -314,9 +311,9 @@ impl HyperV {
     }
 
     /// The switch to use: the named one (it must exist), else the first External switch.
-    fn choose_switch(&self, ps: &PowerShell) -> Result<String> {
+    async fn choose_switch(&self, ps: &PowerShell) -> Result<String> {
         if self.cfg.switch.is_empty() {
-            let out = ps.run("[Console]::OutputEncoding = [Text.Encoding]::UTF8; (Hyper-V\\Get-VMSwitch -SwitchType External).Name")?;
+            let out = ps.run("[Console]::OutputEncoding = [Text.Encoding]::UTF8; (Hyper-V\\Get-VMSwitch -SwitchType External).Name").await?;
             return out
                 .lines()
                 .next()
@@ -327,9 +324,9 @@ impl HyperV {
                     Error::invalid("Hyper-V has no External virtual switch").with_hint(SWITCH_HINT)
                 });
         }
-        let all = ps.run(
-            "[Console]::OutputEncoding = [Text.Encoding]::UTF8; (Hyper-V\\Get-VMSwitch).Name",
-        )?;
+        let all = ps
+            .run("[Console]::OutputEncoding = [Text.Encoding]::UTF8; (Hyper-V\\Get-VMSwitch).Name")
+            .await?;
         if all.lines().any(|l| l.trim() == self.cfg.switch) {
             Ok(self.cfg.switch.clone())
         } else {
@@ -341,8 +338,8 @@ impl HyperV {
         }
     }
 
-    fn is_admin(ps: &PowerShell) -> Result<bool> {
-        Ok(ps.run("([Security.Principal.WindowsPrincipal][Security.Principal.WindowsIdentity]::GetCurrent()).IsInRole([Security.Principal.WindowsBuiltInRole] \"Administrator\")")? == "True")
+    async fn is_admin(ps: &PowerShell) -> Result<bool> {
+        Ok(ps.run("([Security.Principal.WindowsPrincipal][Security.Principal.WindowsIdentity]::GetCurrent()).IsInRole([Security.Principal.WindowsBuiltInRole] \"Administrator\")").await? == "True")
     }
 
     /// The VM's first IPv4 address (the first one listed can be an IPv6 link-local address).
@@ -350,16 +347,18 @@ impl HyperV {
         ctx.progress.log("Waiting for the VM's IP address...");
         let deadline = Instant::now() + IP_TIMEOUT;
         loop {
-            if self.vm_state(ps)? != MachineState::Running {
+            if self.vm_state(ps).await? != MachineState::Running {
                 return Err(
                     Error::driver("the VM is not running (it stopped while booting)")
                         .with_hint("look at the VM's console in Hyper-V Manager"),
                 );
             }
-            let out = ps.run(&format!(
-                "(( Hyper-V\\Get-VM {} ).networkadapters[0]).ipaddresses",
-                self.vm()
-            ))?;
+            let out = ps
+                .run(&format!(
+                    "(( Hyper-V\\Get-VM {} ).networkadapters[0]).ipaddresses",
+                    self.vm()
+                ))
+                .await?;
             if let Some(ip) = out
                 .lines()
                 .map(str::trim)
@@ -382,7 +381,7 @@ impl HyperV {
 
     async fn boot(&mut self, ctx: &DriverContext<'_>) -> Result<()> {
         let ps = PowerShell::find()?;
-        ps.run(&format!("Hyper-V\\Start-VM {}", self.vm()))?;
+        ps.run(&format!("Hyper-V\\Start-VM {}", self.vm())).await?;
         self.wait_ip(&ps, ctx).await?;
         super::cloud::wait_ssh(
             &self.cfg.base.ip_address,
@@ -399,9 +398,10 @@ impl HyperV {
             "Hyper-V\\Stop-VM {}{}",
             self.vm(),
             if turn_off { " -TurnOff" } else { "" }
-        ))?;
+        ))
+        .await?;
         let deadline = Instant::now() + STOP_TIMEOUT;
-        while self.vm_state(ps)? == MachineState::Running {
+        while self.vm_state(ps).await? == MachineState::Running {
             if Instant::now() > deadline {
                 return Err(
                     Error::timeout("the VM did not stop").with_hint("`berth kill` turns it off")
@@ -418,8 +418,8 @@ impl Driver for HyperV {
     fn name(&self) -> &'static str {
         "hyperv"
     }
-    fn config(&self) -> serde_json::Value {
-        serde_json::to_value(&self.cfg).unwrap_or_default()
+    fn config(&self) -> Result<serde_json::Value> {
+        super::config_value(self.name(), &self.cfg)
     }
     fn address(&self) -> Result<String> {
         self.cfg.base.address("VM")
@@ -427,23 +427,24 @@ impl Driver for HyperV {
     fn ssh_target(&self) -> Option<SshTarget> {
         Some(self.cfg.base.ssh_target())
     }
-    fn restart_kind(&self) -> RestartKind {
-        RestartKind::Machine
-    }
 
     async fn pre_create_check(&self, _ctx: &DriverContext<'_>) -> Result<()> {
         let ps = PowerShell::find()?;
-        if ps.run("@(Get-Module -ListAvailable hyper-v).Name | Get-Unique")? != "Hyper-V" {
+        if ps
+            .run("@(Get-Module -ListAvailable hyper-v).Name | Get-Unique")
+            .await?
+            != "Hyper-V"
+        {
             return Err(Error::invalid("the Hyper-V PowerShell module is not available")
                 .with_hint("turn on Hyper-V: Enable-WindowsOptionalFeature -Online -FeatureName Microsoft-Hyper-V -All (as Administrator), then restart"));
         }
-        let hv_admin = ps.run("([Security.Principal.WindowsPrincipal][Security.Principal.WindowsIdentity]::GetCurrent()).IsInRole(\"S-1-5-32-578\")")? == "True";
-        if !hv_admin && !Self::is_admin(&ps)? {
+        let hv_admin = ps.run("([Security.Principal.WindowsPrincipal][Security.Principal.WindowsIdentity]::GetCurrent()).IsInRole(\"S-1-5-32-578\")").await? == "True";
+        if !hv_admin && !Self::is_admin(&ps).await? {
             return Err(Error::invalid("Hyper-V commands need a Hyper-V Administrator or an Administrator")
                 .with_hint("add yourself to the \"Hyper-V Administrators\" group (then sign out and in), or run Berth as Administrator"));
         }
-        self.choose_switch(&ps)?;
-        if self.count_vms(&ps)? > 0 {
+        self.choose_switch(&ps).await?;
+        if self.count_vms(&ps).await? > 0 {
             return Err(Error::invalid(format!(
                 "Hyper-V already has a VM named \"{}\"",
                 self.cfg.base.machine_name
@@ -456,7 +457,7 @@ impl Driver for HyperV {
     async fn create(&mut self, ctx: &DriverContext<'_>) -> Result<()> {
         self.dir = ctx.machine_dir.to_path_buf();
         let ps = PowerShell::find()?;
-        self.cfg.switch = self.choose_switch(&ps)?;
+        self.cfg.switch = self.choose_switch(&ps).await?;
         let base =
             image::resolve_base(&mut self.cfg.base_image, &self.cfg.image_url, "", ctx).await?;
         let (key, public) =
@@ -480,18 +481,24 @@ impl Driver for HyperV {
             .log(format!("Converting {} to the VM's disk", base.display()));
         let fixed = self.dir.join("fixed.vhd");
         let disk = self.dir.join("disk.vhd");
-        vhd::raw_to_fixed_vhd(&base, &fixed)?;
+        // Copies the whole image: on a blocking thread, off the async runtime.
+        let (src, dst) = (base.clone(), fixed.clone());
+        tokio::task::spawn_blocking(move || vhd::raw_to_fixed_vhd(&src, &dst))
+            .await
+            .map_err(|e| Error::driver(format!("converting the image failed: {e}")))??;
         ps.run(&format!(
             "Hyper-V\\Convert-VHD -Path {} -DestinationPath {} -VHDType Dynamic -DeleteSource",
             quote(&fixed.display().to_string()),
             quote(&disk.display().to_string())
-        ))?;
-        if Self::is_admin(&ps)? {
+        ))
+        .await?;
+        if Self::is_admin(&ps).await? {
             ps.run(&format!(
                 "Hyper-V\\Resize-VHD -Path {} -SizeBytes {}MB",
                 quote(&disk.display().to_string()),
                 self.cfg.disk_mb
-            ))?;
+            ))
+            .await?;
         } else {
             ctx.progress.warn("Not an Administrator: the disk keeps the image's size (Resize-VHD needs Administrator)");
         }
@@ -501,39 +508,46 @@ impl Driver for HyperV {
             quote(&self.dir.display().to_string()),
             quote(&self.cfg.switch),
             self.cfg.memory_mb
-        ))?;
+        ))
+        .await?;
         self.cfg.vm_created = true;
         if self.cfg.fixed_memory {
             ps.run(&format!(
                 "Hyper-V\\Set-VMMemory -VMName {vm} -DynamicMemoryEnabled $false"
-            ))?;
+            ))
+            .await?;
         }
         if self.cfg.cpus > 1 {
             ps.run(&format!(
                 "Hyper-V\\Set-VMProcessor {vm} -Count {}",
                 self.cfg.cpus
-            ))?;
+            ))
+            .await?;
         }
         if !self.cfg.mac.is_empty() {
             ps.run(&format!(
                 "Hyper-V\\Set-VMNetworkAdapter -VMName {vm} -StaticMacAddress {}",
                 quote(&self.cfg.mac)
-            ))?;
+            ))
+            .await?;
         }
         if self.cfg.vlan > 0 {
             ps.run(&format!(
                 "Hyper-V\\Set-VMNetworkAdapterVlan -VMName {vm} -Access -VlanId {}",
                 self.cfg.vlan
-            ))?;
+            ))
+            .await?;
         }
         ps.run(&format!(
             "Hyper-V\\Set-VMDvdDrive -VMName {vm} -Path {}",
             quote(&seed_path.display().to_string())
-        ))?;
+        ))
+        .await?;
         ps.run(&format!(
             "Hyper-V\\Add-VMHardDiskDrive -VMName {vm} -Path {}",
             quote(&disk.display().to_string())
-        ))?;
+        ))
+        .await?;
         ctx.progress.log(format!(
             "Created Hyper-V VM on switch \"{}\"",
             self.cfg.switch
@@ -541,10 +555,15 @@ impl Driver for HyperV {
         self.boot(ctx).await
     }
 
-    async fn state(&self, _timeout: Duration) -> MachineState {
-        match PowerShell::find().and_then(|ps| self.vm_state(&ps)) {
-            Ok(s) => s,
-            Err(_) => MachineState::Error,
+    async fn state(&self, timeout: Duration) -> MachineState {
+        let Ok(ps) = PowerShell::find() else {
+            return MachineState::Error;
+        };
+        // A busy PowerShell is killed when its future is dropped at the timeout.
+        match tokio::time::timeout(timeout, self.vm_state(&ps)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(_)) => MachineState::Error,
+            Err(_) => MachineState::Timeout,
         }
     }
     async fn start(&mut self, ctx: &DriverContext<'_>) -> Result<()> {
@@ -566,16 +585,17 @@ impl Driver for HyperV {
             return Ok(());
         }
         let ps = PowerShell::find()?;
-        if self.count_vms(&ps)? == 0 {
+        if self.count_vms(&ps).await? == 0 {
             return Ok(());
         }
         if matches!(
-            self.vm_state(&ps)?,
+            self.vm_state(&ps).await?,
             MachineState::Running | MachineState::Paused | MachineState::Starting
         ) {
             self.power_off(&ps, true).await?;
         }
-        ps.run(&format!("Hyper-V\\Remove-VM {} -Force", self.vm()))?;
+        ps.run(&format!("Hyper-V\\Remove-VM {} -Force", self.vm()))
+            .await?;
         ctx.progress.log(format!(
             "Deleted Hyper-V VM \"{}\"",
             self.cfg.base.machine_name

@@ -11,13 +11,14 @@ use crate::error::{Error, Result};
 
 /// Waits for an sshd banner on 127.0.0.1:`port`: a forwarded port accepts connections before
 /// anything listens inside the VM, so an open port proves nothing. `alive` says whether the VM
-/// still runs (false ends the wait with `console_hint`).
-pub async fn wait_sshd(
+/// still runs (false ends the wait with `console_hint`); it is async, as asking may run a
+/// program (VBoxManage, ps).
+pub async fn wait_sshd<A: Future<Output = bool>>(
     port: u16,
     limit: Duration,
     slow: bool,
     ctx: &DriverContext<'_>,
-    alive: impl Fn() -> bool,
+    alive: impl Fn() -> A,
     console_hint: impl Fn() -> String,
 ) -> Result<()> {
     use tokio::io::AsyncReadExt;
@@ -40,7 +41,7 @@ pub async fn wait_sshd(
                 return Ok(());
             }
         }
-        if !alive() {
+        if !alive().await {
             return Err(Error::driver("the VM stopped while booting").with_hint(console_hint()));
         }
         if started.elapsed() > limit {

@@ -4,7 +4,7 @@
 //! through the isa-debug-exit port within a few seconds; otherwise TCG, with a warning.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 
@@ -84,12 +84,13 @@ pub fn native_accel() -> &'static str {
 }
 
 /// Whether the native accelerator's device is there at all (a cheap first test).
-fn native_present() -> bool {
+async fn native_present() -> bool {
     match std::env::consts::OS {
         "linux" => Path::new("/dev/kvm").exists(),
-        "macos" => crate::child::background("sysctl")
+        "macos" => crate::child::async_background("sysctl")
             .args(["-n", "kern.hv_support"])
             .output()
+            .await
             .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "1")
             .unwrap_or(false),
         // whpx has no device node; the probe decides.
@@ -102,13 +103,14 @@ fn can_probe() -> bool {
     cfg!(target_arch = "x86_64")
 }
 
-/// Boots the probe under `accel`; true if it exited as planned within `timeout`.
-pub fn probe(qemu: &Path, accel: &str, work_dir: &Path, timeout: Duration) -> bool {
+/// Boots the probe under `accel`; true if it exited as planned within `timeout`. Waits without
+/// blocking the runtime.
+pub async fn probe(qemu: &Path, accel: &str, work_dir: &Path, timeout: Duration) -> bool {
     let img = work_dir.join(format!(".accel-probe-{}.img", std::process::id()));
     if std::fs::write(&img, probe_image()).is_err() {
         return false;
     }
-    let child = crate::child::background(qemu)
+    let child = crate::child::async_background(qemu)
         .args([
             "-accel",
             accel,
@@ -131,23 +133,15 @@ pub fn probe(qemu: &Path, accel: &str, work_dir: &Path, timeout: Duration) -> bo
         .stderr(std::process::Stdio::null())
         .spawn();
     let ok = match child {
-        Ok(mut c) => {
-            let deadline = Instant::now() + timeout;
-            loop {
-                match c.try_wait() {
-                    Ok(Some(status)) => break status.code() == Some(PROBE_EXIT),
-                    Ok(None) if Instant::now() < deadline => {
-                        std::thread::sleep(Duration::from_millis(50))
-                    }
-                    _ => {
-                        // Hung (the case this probe exists for): stop it by its PID.
-                        let _ = c.kill();
-                        let _ = c.wait();
-                        break false;
-                    }
-                }
+        Ok(mut c) => match tokio::time::timeout(timeout, c.wait()).await {
+            Ok(Ok(status)) => status.code() == Some(PROBE_EXIT),
+            Ok(Err(_)) => false,
+            Err(_) => {
+                // Hung (the case this probe exists for): stop it (kill, then reap).
+                let _ = c.kill().await;
+                false
             }
-        }
+        },
         Err(_) => false,
     };
     let _ = std::fs::remove_file(&img);
@@ -156,12 +150,18 @@ pub fn probe(qemu: &Path, accel: &str, work_dir: &Path, timeout: Duration) -> bo
 
 /// The accelerator to use for `wanted` (auto, kvm, hvf, whpx, tcg), and a warning when auto
 /// had to fall back to TCG.
-pub fn choose(qemu: &Path, wanted: &str, work_dir: &Path) -> Result<(String, Option<String>)> {
+pub async fn choose(
+    qemu: &Path,
+    wanted: &str,
+    work_dir: &Path,
+) -> Result<(String, Option<String>)> {
     match wanted {
         "tcg" => Ok(("tcg".into(), None)),
         "auto" => {
             let native = native_accel();
-            if native_present() && (!can_probe() || probe(qemu, native, work_dir, PROBE_TIMEOUT)) {
+            if native_present().await
+                && (!can_probe() || probe(qemu, native, work_dir, PROBE_TIMEOUT).await)
+            {
                 return Ok((native.into(), None));
             }
             Ok((
@@ -172,7 +172,7 @@ pub fn choose(qemu: &Path, wanted: &str, work_dir: &Path) -> Result<(String, Opt
             ))
         }
         accel => {
-            if !can_probe() || probe(qemu, accel, work_dir, PROBE_TIMEOUT) {
+            if !can_probe() || probe(qemu, accel, work_dir, PROBE_TIMEOUT).await {
                 Ok((accel.into(), None))
             } else {
                 Err(Error::invalid(format!(
@@ -213,19 +213,19 @@ mod tests {
     }
 
     /// With QEMU installed: TCG runs the probe; a missing accelerator fails fast, never hangs.
-    #[test]
-    fn probes_answer_within_seconds() {
+    #[tokio::test]
+    async fn probes_answer_within_seconds() {
         let Some(qemu) = qemu_for_tests() else {
             return;
         };
         let dir = tempfile::tempdir().unwrap();
-        assert!(probe(&qemu, "tcg", dir.path(), PROBE_TIMEOUT));
-        let started = Instant::now();
-        let (accel, warning) = choose(&qemu, "auto", dir.path()).unwrap();
+        assert!(probe(&qemu, "tcg", dir.path(), PROBE_TIMEOUT).await);
+        let started = std::time::Instant::now();
+        let (accel, warning) = choose(&qemu, "auto", dir.path()).await.unwrap();
         assert!(started.elapsed() < PROBE_TIMEOUT + Duration::from_secs(2));
         if accel == "tcg" {
             assert!(warning.unwrap().contains("TCG"));
         }
-        assert!(!probe(&qemu, "nosuchaccel", dir.path(), PROBE_TIMEOUT));
+        assert!(!probe(&qemu, "nosuchaccel", dir.path(), PROBE_TIMEOUT).await);
     }
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use super::localvm::{image, seed};
-use super::{Driver, DriverContext, MachineState, RestartKind};
+use super::{Driver, DriverContext, MachineState};
 use crate::error::{Error, Result};
 use crate::ssh::SshTarget;
 pub use options::{QemuConfig, info};
@@ -28,6 +28,21 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(120);
 const QMP_TIMEOUT: Duration = Duration::from_secs(5);
 /// QEMU setting the VM up (devices, port forwards) until it runs: well under a second.
 const LAUNCH_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// This driver's registry entry.
+pub const REGISTRATION: super::Registration = super::Registration {
+    name: "qemu",
+    info,
+    availability: || match accel::find_qemu("") {
+        Ok(_) => super::registry::always_available(),
+        Err(_) => super::Availability {
+            ready: false,
+            missing: Some(accel::install_hint().to_string()),
+        },
+    },
+    create: |name, info, o| Ok(Box::new(Qemu::from_options(name, info, o)?)),
+    load: |v, root| Ok(Box::new(Qemu::from_config(v, root)?)),
+};
 
 pub struct Qemu {
     cfg: QemuConfig,
@@ -119,13 +134,13 @@ impl Qemu {
         qmp::socket_path(&self.dir)
     }
 
-    fn pid(&self) -> Option<u32> {
+    async fn pid(&self) -> Option<u32> {
         let pid = std::fs::read_to_string(self.pidfile())
             .ok()?
             .trim()
             .parse()
             .ok()?;
-        process::alive(pid, &self.disk()).then_some(pid)
+        process::alive(pid, &self.disk()).await.then_some(pid)
     }
 
     fn qemu(&self) -> Result<PathBuf> {
@@ -155,11 +170,12 @@ impl Qemu {
             })
     }
 
-    fn image_format(&self, image: &Path) -> Result<String> {
-        let out = crate::child::background(self.qemu_img()?)
+    async fn image_format(&self, image: &Path) -> Result<String> {
+        let out = crate::child::async_background(self.qemu_img()?)
             .args(["info", "--output=json"])
             .arg(image)
             .output()
+            .await
             .map_err(|e| Error::driver(format!("cannot run qemu-img: {e}")))?;
         if !out.status.success() {
             return Err(tool_error(
@@ -179,14 +195,15 @@ impl Qemu {
         }
     }
 
-    fn make_overlay(&self, base: &Path) -> Result<()> {
-        let format = self.image_format(base)?;
-        let out = crate::child::background(self.qemu_img()?)
+    async fn make_overlay(&self, base: &Path) -> Result<()> {
+        let format = self.image_format(base).await?;
+        let out = crate::child::async_background(self.qemu_img()?)
             .args(["create", "-q", "-f", "qcow2", "-F", &format, "-b"])
             .arg(base)
             .arg(self.disk())
             .arg(format!("{}G", self.cfg.disk_gb))
             .output()
+            .await
             .map_err(|e| Error::driver(format!("cannot run qemu-img: {e}")))?;
         if !out.status.success() {
             return Err(tool_error("qemu-img create", &out));
@@ -305,7 +322,7 @@ impl Qemu {
     async fn boot(&mut self, ctx: &DriverContext<'_>) -> Result<()> {
         self.ensure_ports(ctx)?;
         let qemu = self.qemu()?;
-        qmp::check_qemu(&qemu)?;
+        qmp::check_qemu(&qemu).await?;
         let socket = self.qmp_socket()?;
         // A socket left by a QEMU that did not exit cleanly.
         let _ = std::fs::remove_file(&socket);
@@ -380,7 +397,7 @@ impl Qemu {
             limit,
             tcg,
             ctx,
-            || self.pid().is_some(),
+            || async move { self.pid().await.is_some() },
             || self.console_hint(),
         )
         .await
@@ -397,7 +414,7 @@ impl Qemu {
     async fn wait_exit(&self, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
-            if self.pid().is_none() {
+            if self.pid().await.is_none() {
                 return true;
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -406,7 +423,7 @@ impl Qemu {
     }
 
     async fn power_off(&mut self, ctx: &DriverContext<'_>, clean: bool) -> Result<()> {
-        let Some(pid) = self.pid() else {
+        let Some(pid) = self.pid().await else {
             return Ok(());
         };
         if clean {
@@ -425,8 +442,8 @@ impl Qemu {
         };
         if quit.is_err() || !self.wait_exit(Duration::from_secs(10)).await {
             // Checked again right before: still this machine's QEMU.
-            if self.pid() == Some(pid) {
-                process::kill(pid);
+            if self.pid().await == Some(pid) {
+                process::kill(pid).await;
             }
             self.wait_exit(Duration::from_secs(10)).await;
         }
@@ -439,8 +456,8 @@ impl Driver for Qemu {
     fn name(&self) -> &'static str {
         "qemu"
     }
-    fn config(&self) -> serde_json::Value {
-        serde_json::to_value(&self.cfg).unwrap_or_default()
+    fn config(&self) -> Result<serde_json::Value> {
+        super::config_value(self.name(), &self.cfg)
     }
     fn address(&self) -> Result<String> {
         Ok("127.0.0.1".into())
@@ -454,16 +471,13 @@ impl Driver for Qemu {
     fn ssh_target(&self) -> Option<SshTarget> {
         Some(self.cfg.base.ssh_target())
     }
-    fn restart_kind(&self) -> RestartKind {
-        RestartKind::Machine
-    }
 
     async fn pre_create_check(&self, ctx: &DriverContext<'_>) -> Result<()> {
         let qemu = self.qemu()?;
-        qmp::check_qemu(&qemu)?;
+        qmp::check_qemu(&qemu).await?;
         self.qemu_img()?;
         if !self.cfg.base_image.is_empty() {
-            self.image_format(Path::new(&self.cfg.base_image))?;
+            self.image_format(Path::new(&self.cfg.base_image)).await?;
         }
         if cfg!(target_arch = "aarch64") && self.cfg.kernel.is_empty() && arm_firmware().is_none() {
             return Err(Error::invalid("no UEFI firmware for ARM VMs was found")
@@ -476,7 +490,8 @@ impl Driver for Qemu {
     async fn create(&mut self, ctx: &DriverContext<'_>) -> Result<()> {
         self.dir = ctx.machine_dir.to_path_buf();
         let qemu = self.qemu()?;
-        let (accel, warning) = accel::choose(&qemu, &self.cfg.accel_wanted, ctx.machine_dir)?;
+        let (accel, warning) =
+            accel::choose(&qemu, &self.cfg.accel_wanted, ctx.machine_dir).await?;
         if let Some(w) = warning {
             ctx.progress.warn(w);
         }
@@ -492,7 +507,7 @@ impl Driver for Qemu {
             crate::ssh::generate_ed25519(ctx.machine_dir, &format!("berth-{}", ctx.name))?;
         self.cfg.base.ssh_key_path = key.display().to_string();
         self.cfg.instance_id = seed::instance_id(ctx.name);
-        self.make_overlay(&base)?;
+        self.make_overlay(&base).await?;
         self.write_seed(&public)?;
         ctx.progress.log(format!(
             "Disk: {} GB overlay on {}",
@@ -503,7 +518,12 @@ impl Driver for Qemu {
     }
 
     async fn state(&self, timeout: Duration) -> MachineState {
-        if self.pid().is_none() {
+        // Finding QEMU asks a program outside Linux (ps, PowerShell): within the timeout too.
+        let deadline = tokio::time::Instant::now() + timeout;
+        let Ok(pid) = tokio::time::timeout_at(deadline, self.pid()).await else {
+            return MachineState::Timeout;
+        };
+        if pid.is_none() {
             return if self.disk().is_file() {
                 MachineState::Stopped
             } else {
@@ -511,7 +531,7 @@ impl Driver for Qemu {
             };
         }
         let status = async { self.qmp().await?.status(QMP_TIMEOUT).await };
-        match tokio::time::timeout(timeout, status).await {
+        match tokio::time::timeout_at(deadline, status).await {
             Ok(Ok(s)) => match s.as_str() {
                 "running" => MachineState::Running,
                 "paused" | "suspended" => MachineState::Paused,
@@ -525,12 +545,12 @@ impl Driver for Qemu {
     }
 
     async fn start(&mut self, ctx: &DriverContext<'_>) -> Result<()> {
-        if self.pid().is_some() {
+        if self.pid().await.is_some() {
             return Ok(());
         }
         if self.cfg.accel != "tcg" && self.cfg.accel_wanted == "auto" {
             // What worked at create may not now (a kernel update, nested virtualisation).
-            let (accel, warning) = accel::choose(&self.qemu()?, "auto", &self.dir)?;
+            let (accel, warning) = accel::choose(&self.qemu()?, "auto", &self.dir).await?;
             if let Some(w) = warning {
                 ctx.progress.warn(w);
             }
@@ -597,7 +617,7 @@ mod tests {
         assert!(err.message().contains("disk.qcow2"), "QEMU's words: {err}");
         let log = std::fs::read_to_string(dir.join("qemu.log")).expect("qemu.log");
         assert!(log.contains("disk.qcow2"), "{log}");
-        assert!(vm.pid().is_none(), "no QEMU left");
+        assert!(vm.pid().await.is_none(), "no QEMU left");
         // The ports it was given are recorded for the next try.
         assert_ne!(vm.cfg.base.ssh_port, 0);
         assert_ne!(vm.cfg.engine_port, vm.cfg.base.ssh_port);

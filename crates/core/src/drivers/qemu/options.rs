@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::drivers::cloud::{BaseFields, opt};
+use crate::drivers::OptionSpec;
+use crate::drivers::cloud::BaseFields;
 use crate::drivers::localvm::image::{Checksum, DEFAULT_IMAGE_URL};
 use crate::drivers::{DriverInfo, DriverKind, DriverOptions, OptionKind};
 use crate::error::{Error, Result};
@@ -17,111 +18,67 @@ pub fn info() -> DriverInfo {
         title: "QEMU virtual machine",
         description: "A Linux VM on this computer under QEMU (KVM, HVF or WHPX when they work, else software emulation), reached through forwarded 127.0.0.1 ports.",
         kind: DriverKind::Local,
+        features: crate::drivers::Features::LOCAL_VM,
         options: vec![
-            opt(
-                "qemu-cpu-count",
-                Int,
-                Some("2"),
-                Some("QEMU_CPU_COUNT"),
-                "CPUs",
-                "virtual CPUs",
-            ),
-            opt(
-                "qemu-memory",
-                Int,
-                Some("2048"),
-                Some("QEMU_MEMORY"),
-                "Memory (MB)",
-                "memory in MB",
-            ),
-            opt(
-                "qemu-disk-size",
-                Int,
-                Some("20"),
-                Some("QEMU_DISK_SIZE"),
-                "Disk (GB)",
-                "disk size in GB (the machine's own overlay on the shared base image)",
-            ),
-            opt(
-                "qemu-image",
-                Path,
-                None,
-                Some("QEMU_IMAGE"),
-                "Local image",
-                "a local qcow2 or raw cloud image to use instead of downloading one",
-            ),
-            opt(
-                "qemu-image-url",
-                String,
-                Some(DEFAULT_IMAGE_URL),
-                Some("QEMU_IMAGE_URL"),
-                "Image URL",
-                "cloud image to download (once; cached for every machine)",
-            ),
-            opt(
-                "qemu-image-checksum",
-                String,
-                None,
-                Some("QEMU_IMAGE_CHECKSUM"),
-                "Image checksum",
-                "sha256:HEX or sha512:HEX (default: the SHA512SUMS/SHA256SUMS published beside the image)",
-            ),
-            opt(
-                "qemu-accel",
-                String,
-                Some("auto"),
-                Some("QEMU_ACCEL"),
-                "Acceleration",
-                "auto (KVM/HVF/WHPX when they really work, else TCG), kvm, hvf, whpx or tcg",
-            ),
-            opt(
-                "qemu-kernel",
-                Path,
-                None,
-                None,
-                "Kernel",
-                "boot this kernel directly (images without a boot loader)",
-            ),
-            opt(
-                "qemu-initrd",
-                Path,
-                None,
-                None,
-                "Initrd",
-                "the initrd for --qemu-kernel",
-            ),
-            opt(
-                "qemu-kernel-cmdline",
-                String,
-                Some(DEFAULT_CMDLINE),
-                None,
-                "Kernel command line",
-                "for --qemu-kernel",
-            ),
-            opt(
-                "qemu-ssh-user",
-                String,
-                Some(DEFAULT_USER),
-                Some("QEMU_SSH_USER"),
-                "SSH user",
-                "the user cloud-init makes for Berth",
-            ),
-            opt(
-                "qemu-binary",
-                Path,
-                None,
-                Some("QEMU_BINARY"),
-                "QEMU binary",
-                "qemu-system-* to use (default: from PATH)",
-            ),
-            opt(
-                "qemu-restrict-network",
-                Bool,
-                None,
-                None,
-                "No outbound network",
-                "the VM reaches nothing outside (only its forwarded SSH and Docker ports are open)",
-            ),
+            OptionSpec::new("qemu-cpu-count", Int)
+.range(1, 64)
+.label("CPUs")
+.help("virtual CPUs")
+.default("2")
+.env("QEMU_CPU_COUNT"),
+            OptionSpec::new("qemu-memory", Int)
+.range(256, 1024 * 1024)
+.label("Memory (MB)")
+.help("memory in MB")
+.default("2048")
+.env("QEMU_MEMORY"),
+            OptionSpec::new("qemu-disk-size", Int)
+.range(2, 16384)
+.label("Disk (GB)")
+.help("disk size in GB (the machine's own overlay on the shared base image)")
+.default("20")
+.env("QEMU_DISK_SIZE"),
+            OptionSpec::new("qemu-image", Path)
+.label("Local image")
+.help("a local qcow2 or raw cloud image to use instead of downloading one")
+.env("QEMU_IMAGE"),
+            OptionSpec::new("qemu-image-url", String)
+.label("Image URL")
+.help("cloud image to download (once; cached for every machine)")
+.default(DEFAULT_IMAGE_URL)
+.env("QEMU_IMAGE_URL"),
+            OptionSpec::new("qemu-image-checksum", String)
+.label("Image checksum")
+.help("sha256:HEX or sha512:HEX (default: the SHA512SUMS/SHA256SUMS published beside the image)")
+.env("QEMU_IMAGE_CHECKSUM"),
+            OptionSpec::new("qemu-accel", String)
+.choices(&["auto", "kvm", "hvf", "whpx", "tcg"])
+.label("Acceleration")
+.help("auto (KVM/HVF/WHPX when they really work, else TCG), kvm, hvf, whpx or tcg")
+.default("auto")
+.env("QEMU_ACCEL"),
+            OptionSpec::new("qemu-kernel", Path)
+.label("Kernel")
+.help("boot this kernel directly (images without a boot loader)"),
+            OptionSpec::new("qemu-initrd", Path)
+.label("Initrd")
+.help("the initrd for --qemu-kernel"),
+            OptionSpec::new("qemu-kernel-cmdline", String)
+.label("Kernel command line")
+.help("for --qemu-kernel")
+.default(DEFAULT_CMDLINE),
+            OptionSpec::new("qemu-ssh-user", String)
+.label("SSH user")
+.help("the user cloud-init makes for Berth")
+.default(DEFAULT_USER)
+.env("QEMU_SSH_USER"),
+            OptionSpec::new("qemu-binary", Path)
+.label("QEMU binary")
+.help("qemu-system-* to use (default: from PATH)")
+.env("QEMU_BINARY"),
+            OptionSpec::new("qemu-restrict-network", Bool)
+.label("No outbound network")
+.help("the VM reaches nothing outside (only its forwarded SSH and Docker ports are open)"),
         ],
     };
     crate::drivers::mark_advanced(
@@ -224,9 +181,9 @@ pub fn from_options(name: &str, info: &DriverInfo, o: &DriverOptions) -> Result<
             ssh_user: o.ssh_user(info, "qemu-ssh-user")?,
             ..Default::default()
         },
-        cpus: o.int_in(info, "qemu-cpu-count", 1, 64)?,
-        memory_mb: o.int_in(info, "qemu-memory", 256, 1024 * 1024)?,
-        disk_gb: o.int_in(info, "qemu-disk-size", 2, 16384)?,
+        cpus: o.int_in_range(info, "qemu-cpu-count")?,
+        memory_mb: o.int_in_range(info, "qemu-memory")?,
+        disk_gb: o.int_in_range(info, "qemu-disk-size")?,
         base_image: image,
         image_url: url,
         image_checksum: checksum,

@@ -8,7 +8,8 @@ use std::process::{Child, Command, Stdio};
 
 use crate::error::{Error, Result};
 
-/// Starts `cmd` detached, stdout and stderr to `log` (truncated).
+/// Starts `cmd` detached, stdout and stderr to `log` (truncated). A std `Command` is fine in
+/// async code here: spawning does not wait, and a thread (not the runtime) reaps QEMU.
 pub fn spawn(mut cmd: Command, log: &Path) -> Result<Child> {
     let out = std::fs::File::create(log)
         .map_err(|e| Error::io(format!("cannot write {}: {e}", log.display())))?;
@@ -93,8 +94,9 @@ impl Drop for Launched {
 
 /// Whether process `pid` is alive and is this machine's QEMU (a PID file outlives reboots and
 /// PIDs get reused): its command line names the machine's disk. On Windows, should PowerShell
-/// not answer, a qemu-system process of that PID will do.
-pub fn alive(pid: u32, disk: &Path) -> bool {
+/// not answer, a qemu-system process of that PID will do. Async: outside Linux it asks a
+/// program (ps, PowerShell), which must not block the runtime.
+pub async fn alive(pid: u32, disk: &Path) -> bool {
     if pid <= 1 || pid > i32::MAX as u32 {
         return false;
     }
@@ -106,30 +108,33 @@ pub fn alive(pid: u32, disk: &Path) -> bool {
     }
     #[cfg(all(unix, not(target_os = "linux")))]
     {
-        crate::child::background("ps")
+        crate::child::async_background("ps")
             .args(["-o", "command=", "-p", &pid.to_string()])
             .output()
+            .await
             .map(|o| String::from_utf8_lossy(&o.stdout).contains(&*disk.to_string_lossy()))
             .unwrap_or(false)
     }
     #[cfg(not(unix))]
     {
         let filter = format!("ProcessId={pid}");
-        let cmdline = crate::child::background("powershell")
+        let cmdline = crate::child::async_background("powershell")
             .args(["-NoProfile", "-NonInteractive", "-Command"])
             .arg(format!(
                 "(Get-CimInstance Win32_Process -Filter '{filter}').CommandLine"
             ))
-            .output();
+            .output()
+            .await;
         if let Ok(o) = cmdline
             && o.status.success()
         {
             // Empty: no such process.
             return String::from_utf8_lossy(&o.stdout).contains(&*disk.to_string_lossy());
         }
-        crate::child::background("tasklist")
+        crate::child::async_background("tasklist")
             .args(["/FI", &format!("PID eq {pid}"), "/FO", "CSV", "/NH"])
             .output()
+            .await
             .map(|o| tasklist_shows_qemu(&String::from_utf8_lossy(&o.stdout), pid))
             .unwrap_or(false)
     }
@@ -148,8 +153,9 @@ fn tasklist_shows_qemu(out: &str, pid: u32) -> bool {
     })
 }
 
-/// Stops process `pid` at once (the caller checked it is this machine's QEMU).
-pub fn kill(pid: u32) {
+/// Stops process `pid` at once (the caller checked it is this machine's QEMU). Async: on
+/// Windows it waits for taskkill.
+pub async fn kill(pid: u32) {
     #[cfg(unix)]
     // SAFETY: a plain kill(2) of a process checked to be this machine's QEMU.
     unsafe {
@@ -157,11 +163,12 @@ pub fn kill(pid: u32) {
     }
     #[cfg(not(unix))]
     {
-        let _ = crate::child::background("taskkill")
+        let _ = crate::child::async_background("taskkill")
             .args(["/F", "/PID", &pid.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .status();
+            .status()
+            .await;
     }
 }
 
@@ -186,8 +193,8 @@ mod tests {
     }
 
     #[cfg(target_os = "linux")]
-    #[test]
-    fn a_detached_process_has_its_own_session_and_log_and_is_reaped() {
+    #[tokio::test]
+    async fn a_detached_process_has_its_own_session_and_log_and_is_reaped() {
         let dir = tempfile::tempdir().expect("tempdir");
         let log = dir.path().join("out.log");
         let mut cmd = Command::new("sh");
@@ -201,13 +208,13 @@ mod tests {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         while !std::fs::read_to_string(&log).is_ok_and(|t| t.contains("oops")) {
             assert!(std::time::Instant::now() < deadline, "no output in the log");
-            std::thread::sleep(std::time::Duration::from_millis(20));
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        kill(pid);
+        kill(pid).await;
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         while Path::new(&format!("/proc/{pid}")).exists() {
             assert!(std::time::Instant::now() < deadline, "not reaped");
-            std::thread::sleep(std::time::Duration::from_millis(20));
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         let text = std::fs::read_to_string(&log).expect("log");
         assert!(text.contains("started\n"), "stdout too: {text}");

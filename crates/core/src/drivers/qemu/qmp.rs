@@ -187,12 +187,16 @@ fn euid() -> u32 {
 }
 
 /// Refuses a QEMU that cannot serve QMP on a Unix socket here: on Windows, one before 7.1.
-pub fn check_qemu(qemu: &Path) -> Result<()> {
+pub async fn check_qemu(qemu: &Path) -> Result<()> {
     if !cfg!(windows) {
         return Ok(());
     }
     // A QEMU that does not even run is reported when it starts, with its own words.
-    match crate::child::background(qemu).arg("--version").output() {
+    match crate::child::async_background(qemu)
+        .arg("--version")
+        .output()
+        .await
+    {
         Ok(out) => check_version(qemu, &String::from_utf8_lossy(&out.stdout)),
         Err(_) => Ok(()),
     }
@@ -643,6 +647,7 @@ mod tests {
                     Instant::now() < deadline,
                     "a bridge thread is still blocked"
                 );
+                // A sync test helper waiting for OS threads: no async runtime to block here.
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
@@ -717,6 +722,7 @@ mod tests {
             let socket = dir.path().join("q,mp.sock");
             for bridged in [false, true] {
                 let log = dir.path().join("qemu.log");
+                // std's Command for process::spawn, which starts QEMU detached and never waits.
                 let mut cmd = std::process::Command::new(&qemu);
                 cmd.args(["-machine", "none", "-nodefaults", "-display", "none"])
                     .args(["-name", "berth-probe", "-qmp", &qemu_arg(&socket)]);

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use super::localvm::{image, seed};
-use super::{Driver, DriverContext, MachineState, RestartKind};
+use super::{Driver, DriverContext, MachineState};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ssh::SshTarget;
 pub use options::{VBoxConfig, info};
@@ -25,6 +25,21 @@ const BOOT_TIMEOUT: Duration = Duration::from_secs(300);
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(120);
 /// Guests take addresses from .10 up (the host has its own, usually .1).
 const FIRST_GUEST: u32 = 10;
+
+/// This driver's registry entry.
+pub const REGISTRATION: super::Registration = super::Registration {
+    name: "virtualbox",
+    info,
+    availability: || match vbox::find() {
+        Ok(_) => super::registry::always_available(),
+        Err(_) => super::Availability {
+            ready: false,
+            missing: Some(vbox::INSTALL_HINT.to_string()),
+        },
+    },
+    create: |name, info, o| Ok(Box::new(VirtualBox::from_options(name, info, o)?)),
+    load: |v, root| Ok(Box::new(VirtualBox::from_config(v, root)?)),
+};
 
 pub struct VirtualBox {
     cfg: VBoxConfig,
@@ -121,12 +136,12 @@ impl VirtualBox {
         self.dir.join("serial.log")
     }
 
-    fn vm_state(&self, vbox: &VBox) -> Result<MachineState> {
-        let info = vbox::parse_machinereadable(&vbox.run(&[
-            "showvminfo",
-            self.vm_name(),
-            "--machinereadable",
-        ])?);
+    async fn vm_state(&self, vbox: &VBox) -> Result<MachineState> {
+        let info = vbox::parse_machinereadable(
+            &vbox
+                .run(&["showvminfo", self.vm_name(), "--machinereadable"])
+                .await?,
+        );
         Ok(match info.get("VMState").map(String::as_str) {
             Some("running") => MachineState::Running,
             Some("paused") => MachineState::Paused,
@@ -147,7 +162,7 @@ impl VirtualBox {
         super::localvm::log_hint("VirtualBox log", &self.vbox_log())
     }
 
-    fn import_disk(&self, vbox: &VBox, base: &Path) -> Result<()> {
+    async fn import_disk(&self, vbox: &VBox, base: &Path) -> Result<()> {
         let disk = self.dir.join("disk.vdi");
         let disk = disk.to_string_lossy();
         let base_s = base.to_string_lossy();
@@ -157,9 +172,11 @@ impl VirtualBox {
             .unwrap_or("")
             .to_ascii_lowercase();
         if ext == "vdi" || ext == "vmdk" || ext == "vhd" {
-            vbox.run(&["clonemedium", "disk", &base_s, &disk, "--format", "VDI"])?;
+            vbox.run(&["clonemedium", "disk", &base_s, &disk, "--format", "VDI"])
+                .await?;
         } else {
-            vbox.run(&["convertfromraw", &base_s, &disk, "--format", "VDI"])?;
+            vbox.run(&["convertfromraw", &base_s, &disk, "--format", "VDI"])
+                .await?;
         }
         vbox.run(&[
             "modifymedium",
@@ -167,17 +184,19 @@ impl VirtualBox {
             &disk,
             "--resize",
             &self.cfg.disk_mb.to_string(),
-        ])?;
+        ])
+        .await?;
         Ok(())
     }
 
-    fn create_vm(&mut self, vbox: &VBox) -> Result<()> {
+    async fn create_vm(&mut self, vbox: &VBox) -> Result<()> {
         let name = self.vm_name().to_string();
         let n = name.as_str();
         let (cpus, mem) = (self.cfg.cpus.to_string(), self.cfg.memory_mb.to_string());
         let dir = self.dir.to_string_lossy();
         let serial = self.serial_log().to_string_lossy().to_string();
-        vbox.run(&["createvm", "--basefolder", &dir, "--name", n, "--register"])?;
+        vbox.run(&["createvm", "--basefolder", &dir, "--name", n, "--register"])
+            .await?;
         self.cfg.vm_created = true;
         vbox.run(&[
             "modifyvm",
@@ -232,7 +251,8 @@ impl VirtualBox {
             "--uartmode1",
             "file",
             &serial,
-        ])?;
+        ])
+        .await?;
         vbox.run(&[
             "modifyvm",
             n,
@@ -244,7 +264,8 @@ impl VirtualBox {
             "on",
             "--macaddress1",
             &self.cfg.nat_mac,
-        ])?;
+        ])
+        .await?;
         vbox.run(&[
             "storagectl",
             n,
@@ -254,7 +275,8 @@ impl VirtualBox {
             "sata",
             "--hostiocache",
             "on",
-        ])?;
+        ])
+        .await?;
         let disk = self.dir.join("disk.vdi").to_string_lossy().to_string();
         let seed = self.dir.join("seed.iso").to_string_lossy().to_string();
         vbox.run(&[
@@ -270,7 +292,8 @@ impl VirtualBox {
             "hdd",
             "--medium",
             &disk,
-        ])?;
+        ])
+        .await?;
         vbox.run(&[
             "storageattach",
             n,
@@ -284,26 +307,27 @@ impl VirtualBox {
             "dvddrive",
             "--medium",
             &seed,
-        ])?;
+        ])
+        .await?;
         Ok(())
     }
 
     /// The host-only adapter with the host's address: reused when one has it, else created.
-    fn hostonly_adapter(&self, vbox: &VBox) -> Result<String> {
+    async fn hostonly_adapter(&self, vbox: &VBox) -> Result<String> {
         let (host, prefix) = options::parse_cidr(&self.cfg.hostonly_cidr)?;
         let mask = options::netmask(prefix).to_string();
-        let ifs = vbox::parse_hostonlyifs(&vbox.run(&["list", "hostonlyifs"])?);
+        let ifs = vbox::parse_hostonlyifs(&vbox.run(&["list", "hostonlyifs"]).await?);
         if let Some(i) = ifs
             .iter()
             .find(|i| i.ip == host.to_string() && (i.mask == mask || i.mask == "15.0.0.0"))
         {
             return Ok(i.name.clone());
         }
-        let out = vbox.run(&["hostonlyif", "create"])?;
+        let out = vbox.run(&["hostonlyif", "create"]).await?;
         let name = vbox::created_interface(&out).ok_or_else(|| {
             Error::driver(format!("VBoxManage hostonlyif create said: {}", out.trim()))
         })?;
-        vbox.run(&["hostonlyif", "ipconfig", &name, "--ip", &host.to_string(), "--netmask", &mask])
+        vbox.run(&["hostonlyif", "ipconfig", &name, "--ip", &host.to_string(), "--netmask", &mask]).await
             .map_err(|e| {
                 if e.message().contains("E_ACCESSDENIED") {
                     Error::invalid(format!("VirtualBox refused the host-only address {host}"))
@@ -319,7 +343,7 @@ impl VirtualBox {
     async fn boot(&mut self, ctx: &DriverContext<'_>) -> Result<()> {
         let vbox = VBox::new()?;
         let n = self.vm_name().to_string();
-        let adapter = self.hostonly_adapter(&vbox)?;
+        let adapter = self.hostonly_adapter(&vbox).await?;
         vbox.run(&[
             "modifyvm",
             &n,
@@ -335,7 +359,8 @@ impl VirtualBox {
             "on",
             "--macaddress2",
             &self.cfg.hostonly_mac,
-        ])?;
+        ])
+        .await?;
         let port = match std::net::TcpListener::bind(("127.0.0.1", self.cfg.base.ssh_port))
             .or_else(|_| std::net::TcpListener::bind(("127.0.0.1", 0)))
         {
@@ -343,14 +368,18 @@ impl VirtualBox {
             Err(e) => return Err(Error::io(format!("no free local port: {e}"))),
         };
         self.cfg.base.ssh_port = port;
-        let _ = vbox.run(&["modifyvm", &n, "--natpf1", "delete", "ssh"]);
+        let _ = vbox
+            .run(&["modifyvm", &n, "--natpf1", "delete", "ssh"])
+            .await;
         vbox.run(&[
             "modifyvm",
             &n,
             "--natpf1",
             &format!("ssh,tcp,127.0.0.1,{port},,22"),
-        ])?;
+        ])
+        .await?;
         vbox.run(&["startvm", &n, "--type", &self.cfg.ui_type])
+            .await
             .map_err(|e| {
                 Error::driver(format!("Unable to start the VM: {}", e.message()))
                     .with_hint(self.boot_hint())
@@ -359,28 +388,30 @@ impl VirtualBox {
             "VM started (SSH on 127.0.0.1:{port}, Docker at {}:2376 on {adapter})",
             self.cfg.base.ip_address
         ));
-        let alive = || {
+        let (this, vbox) = (&*self, &vbox);
+        let alive = || async move {
             matches!(
-                self.vm_state(&vbox),
+                this.vm_state(vbox).await,
                 Ok(MachineState::Running | MachineState::Starting)
             )
         };
-        super::localvm::wait_sshd(port, BOOT_TIMEOUT, false, ctx, alive, || self.boot_hint()).await
+        super::localvm::wait_sshd(port, BOOT_TIMEOUT, false, ctx, alive, || this.boot_hint()).await
     }
 
-    fn check_vtx(&self) -> Result<()> {
+    async fn check_vtx(&self) -> Result<()> {
         if self.cfg.no_vtx_check {
             return Ok(());
         }
         if cfg!(windows) {
             // VirtualBox cannot use VT-x while Windows' hypervisor holds it.
-            let out = crate::child::background("powershell")
+            let out = crate::child::async_background("powershell")
                 .args([
                     "-NoProfile",
                     "-NonInteractive",
                     "(Get-CimInstance Win32_ComputerSystem).HypervisorPresent",
                 ])
-                .output();
+                .output()
+                .await;
             if let Ok(o) = out
                 && hypervisor_present(&String::from_utf8_lossy(&o.stdout))
             {
@@ -410,8 +441,8 @@ impl Driver for VirtualBox {
     fn name(&self) -> &'static str {
         "virtualbox"
     }
-    fn config(&self) -> serde_json::Value {
-        serde_json::to_value(&self.cfg).unwrap_or_default()
+    fn config(&self) -> Result<serde_json::Value> {
+        super::config_value(self.name(), &self.cfg)
     }
     fn address(&self) -> Result<String> {
         self.cfg.base.address("VM")
@@ -421,13 +452,10 @@ impl Driver for VirtualBox {
         t.host = "127.0.0.1".into();
         Some(t)
     }
-    fn restart_kind(&self) -> RestartKind {
-        RestartKind::Machine
-    }
 
     async fn pre_create_check(&self, _ctx: &DriverContext<'_>) -> Result<()> {
         let vbox = VBox::new()?;
-        let version = vbox.run(&["--version"])?;
+        let version = vbox.run(&["--version"]).await?;
         match vbox::parse_version(&version) {
             Some((major, _)) if major >= 5 => {}
             _ => {
@@ -438,8 +466,11 @@ impl Driver for VirtualBox {
                 .with_hint("upgrade at https://www.virtualbox.org"));
             }
         }
-        self.check_vtx()?;
-        match vbox.run(&["showvminfo", self.vm_name(), "--machinereadable"]) {
+        self.check_vtx().await?;
+        match vbox
+            .run(&["showvminfo", self.vm_name(), "--machinereadable"])
+            .await
+        {
             Err(e) if e.kind() == ErrorKind::NotFound => {}
             Err(e) => return Err(e),
             Ok(_) => {
@@ -451,7 +482,7 @@ impl Driver for VirtualBox {
             }
         }
         let (host, _) = options::parse_cidr(&self.cfg.hostonly_cidr)?;
-        let ifs = vbox::parse_hostonlyifs(&vbox.run(&["list", "hostonlyifs"])?);
+        let ifs = vbox::parse_hostonlyifs(&vbox.run(&["list", "hostonlyifs"]).await?);
         for (i, a) in ifs.iter().enumerate() {
             if let Some(b) = ifs[i + 1..]
                 .iter()
@@ -513,8 +544,8 @@ impl Driver for VirtualBox {
             base.display(),
             self.cfg.disk_mb
         ));
-        self.import_disk(&vbox, &base)?;
-        self.create_vm(&vbox)?;
+        self.import_disk(&vbox, &base).await?;
+        self.create_vm(&vbox).await?;
         ctx.progress.log(format!(
             "Created VirtualBox VM \"{}\" ({} CPUs, {} MB)",
             ctx.name, self.cfg.cpus, self.cfg.memory_mb
@@ -522,28 +553,35 @@ impl Driver for VirtualBox {
         self.boot(ctx).await
     }
 
-    async fn state(&self, _timeout: Duration) -> MachineState {
+    async fn state(&self, timeout: Duration) -> MachineState {
         let Ok(vbox) = VBox::new() else {
             return MachineState::Error;
         };
-        match self.vm_state(&vbox) {
-            Ok(s) => s,
-            Err(e) if e.kind() == ErrorKind::NotFound => MachineState::NotFound,
-            Err(_) => MachineState::Error,
+        // A busy VBoxManage is killed when its future is dropped at the timeout.
+        match tokio::time::timeout(timeout, self.vm_state(&vbox)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) if e.kind() == ErrorKind::NotFound => MachineState::NotFound,
+            Ok(Err(_)) => MachineState::Error,
+            Err(_) => MachineState::Timeout,
         }
     }
 
     async fn start(&mut self, ctx: &DriverContext<'_>) -> Result<()> {
         let vbox = VBox::new()?;
-        match self.vm_state(&vbox)? {
+        match self.vm_state(&vbox).await? {
             MachineState::Running => Ok(()),
             MachineState::Paused => vbox
                 .run(&["controlvm", self.vm_name(), "resume"])
+                .await
                 .map(|_| ()),
             // A saved VM keeps its settings (and refuses changes): just resume it.
             MachineState::Saved => {
-                vbox.run(&["startvm", self.vm_name(), "--type", &self.cfg.ui_type])?;
-                let alive = || matches!(self.vm_state(&vbox), Ok(MachineState::Running));
+                vbox.run(&["startvm", self.vm_name(), "--type", &self.cfg.ui_type])
+                    .await?;
+                let (this, vbox) = (&*self, &vbox);
+                let alive = || async move {
+                    matches!(this.vm_state(vbox).await, Ok(MachineState::Running))
+                };
                 super::localvm::wait_sshd(
                     self.cfg.base.ssh_port,
                     BOOT_TIMEOUT,
@@ -561,13 +599,13 @@ impl Driver for VirtualBox {
     async fn stop(&mut self, ctx: &DriverContext<'_>) -> Result<()> {
         let vbox = VBox::new()?;
         let n = self.vm_name().to_string();
-        if self.vm_state(&vbox)? == MachineState::Paused {
-            vbox.run(&["controlvm", &n, "resume"])?;
+        if self.vm_state(&vbox).await? == MachineState::Paused {
+            vbox.run(&["controlvm", &n, "resume"]).await?;
         }
-        vbox.run(&["controlvm", &n, "acpipowerbutton"])?;
+        vbox.run(&["controlvm", &n, "acpipowerbutton"]).await?;
         let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
         while Instant::now() < deadline {
-            if self.vm_state(&vbox)? == MachineState::Stopped {
+            if self.vm_state(&vbox).await? == MachineState::Stopped {
                 return Ok(());
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -576,12 +614,13 @@ impl Driver for VirtualBox {
             "The VM did not shut down within {} s; powering it off",
             SHUTDOWN_TIMEOUT.as_secs()
         ));
-        vbox.run(&["controlvm", &n, "poweroff"]).map(|_| ())
+        vbox.run(&["controlvm", &n, "poweroff"]).await.map(|_| ())
     }
 
     async fn kill(&mut self, _ctx: &DriverContext<'_>) -> Result<()> {
         VBox::new()?
             .run(&["controlvm", self.vm_name(), "poweroff"])
+            .await
             .map(|_| ())
     }
 
@@ -601,13 +640,15 @@ impl Driver for VirtualBox {
             if disk.is_file()
                 && let Ok(vbox) = VBox::new()
             {
-                let _ = vbox.run(&["closemedium", "disk", &disk.to_string_lossy()]);
+                let _ = vbox
+                    .run(&["closemedium", "disk", &disk.to_string_lossy()])
+                    .await;
             }
             return Ok(());
         }
         let vbox = VBox::new()?;
         let n = self.vm_name().to_string();
-        match self.vm_state(&vbox) {
+        match self.vm_state(&vbox).await {
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(e),
             Ok(
@@ -616,11 +657,11 @@ impl Driver for VirtualBox {
                 | MachineState::Starting
                 | MachineState::Stopping,
             ) => {
-                vbox.run(&["controlvm", &n, "poweroff"])?;
+                vbox.run(&["controlvm", &n, "poweroff"]).await?;
             }
             Ok(_) => {}
         }
-        vbox.run(&["unregistervm", "--delete", &n])?;
+        vbox.run(&["unregistervm", "--delete", &n]).await?;
         ctx.progress.log(format!("Deleted VirtualBox VM \"{n}\""));
         Ok(())
     }

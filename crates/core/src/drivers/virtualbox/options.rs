@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::drivers::cloud::{BaseFields, opt};
+use crate::drivers::OptionSpec;
+use crate::drivers::cloud::BaseFields;
 use crate::drivers::localvm::image::Checksum;
 use crate::drivers::{DriverInfo, DriverKind, DriverOptions, OptionKind};
 use crate::error::{Error, Result};
@@ -14,6 +15,16 @@ pub const DEFAULT_IMAGE_URL: &str =
 /// macOS without /etc/vbox/networks.conf (docker-machine's 192.168.99.1/24 is refused there).
 pub const DEFAULT_HOSTONLY_CIDR: &str = "192.168.56.1/24";
 
+/// The NIC models VirtualBox emulates.
+const NIC_TYPES: &[&str] = &[
+    "82540EM",
+    "82543GC",
+    "82545EM",
+    "Am79C970A",
+    "Am79C973",
+    "virtio",
+];
+
 pub fn info() -> DriverInfo {
     use OptionKind::*;
     let mut info = DriverInfo {
@@ -21,103 +32,69 @@ pub fn info() -> DriverInfo {
         title: "VirtualBox virtual machine",
         description: "A Linux VM in VirtualBox: SSH through a NAT port on 127.0.0.1, Docker on a host-only network with a fixed address.",
         kind: DriverKind::Local,
+        features: crate::drivers::Features::LOCAL_VM,
         options: vec![
-            opt(
-                "virtualbox-cpu-count",
-                Int,
-                Some("2"),
-                Some("VIRTUALBOX_CPU_COUNT"),
-                "CPUs",
-                "virtual CPUs",
-            ),
-            opt(
-                "virtualbox-memory",
-                Int,
-                Some("2048"),
-                Some("VIRTUALBOX_MEMORY_SIZE"),
-                "Memory (MB)",
-                "memory in MB",
-            ),
-            opt(
-                "virtualbox-disk-size",
-                Int,
-                Some("20000"),
-                Some("VIRTUALBOX_DISK_SIZE"),
-                "Disk (MB)",
-                "disk size in MB",
-            ),
-            opt(
-                "virtualbox-image",
-                Path,
-                None,
-                Some("VIRTUALBOX_IMAGE"),
-                "Local image",
-                "a local cloud image (raw, VDI or VMDK) instead of downloading one",
-            ),
-            opt(
-                "virtualbox-image-url",
-                String,
-                Some(DEFAULT_IMAGE_URL),
-                Some("VIRTUALBOX_IMAGE_URL"),
-                "Image URL",
-                "raw cloud image to download (once; cached for every machine)",
-            ),
-            opt(
-                "virtualbox-image-checksum",
-                String,
-                None,
-                None,
-                "Image checksum",
-                "sha256:HEX or sha512:HEX (default: the published SUMS file)",
-            ),
-            opt(
-                "virtualbox-hostonly-cidr",
-                String,
-                Some(DEFAULT_HOSTONLY_CIDR),
-                Some("VIRTUALBOX_HOSTONLY_CIDR"),
-                "Host-only network",
-                "the host's address on the host-only network, with its prefix",
-            ),
-            opt(
-                "virtualbox-hostonly-nictype",
-                String,
-                Some("82540EM"),
-                Some("VIRTUALBOX_HOSTONLY_NIC_TYPE"),
-                "Host-only NIC type",
-                "virtual network card of the host-only adapter",
-            ),
-            opt(
-                "virtualbox-nat-nictype",
-                String,
-                Some("82540EM"),
-                Some("VIRTUALBOX_NAT_NICTYPE"),
-                "NAT NIC type",
-                "virtual network card of the NAT adapter",
-            ),
-            opt(
-                "virtualbox-ui-type",
-                String,
-                Some("headless"),
-                Some("VIRTUALBOX_UI_TYPE"),
-                "Window",
-                "headless, gui, sdl or separate",
-            ),
-            opt(
-                "virtualbox-no-vtx-check",
-                Bool,
-                None,
-                Some("VIRTUALBOX_NO_VTX_CHECK"),
-                "Skip the VT-x check",
-                "do not check for hardware virtualisation first",
-            ),
-            opt(
-                "virtualbox-ssh-user",
-                String,
-                Some("berth"),
-                None,
-                "SSH user",
-                "the user cloud-init makes for Berth",
-            ),
+            OptionSpec::new("virtualbox-cpu-count", Int)
+                .range(1, 32)
+                .label("CPUs")
+                .help("virtual CPUs")
+                .default("2")
+                .env("VIRTUALBOX_CPU_COUNT"),
+            OptionSpec::new("virtualbox-memory", Int)
+                .range(256, 1024 * 1024)
+                .label("Memory (MB)")
+                .help("memory in MB")
+                .default("2048")
+                .env("VIRTUALBOX_MEMORY_SIZE"),
+            OptionSpec::new("virtualbox-disk-size", Int)
+                .range(2000, 16 * 1024 * 1024)
+                .label("Disk (MB)")
+                .help("disk size in MB")
+                .default("20000")
+                .env("VIRTUALBOX_DISK_SIZE"),
+            OptionSpec::new("virtualbox-image", Path)
+                .label("Local image")
+                .help("a local cloud image (raw, VDI or VMDK) instead of downloading one")
+                .env("VIRTUALBOX_IMAGE"),
+            OptionSpec::new("virtualbox-image-url", String)
+                .label("Image URL")
+                .help("raw cloud image to download (once; cached for every machine)")
+                .default(DEFAULT_IMAGE_URL)
+                .env("VIRTUALBOX_IMAGE_URL"),
+            OptionSpec::new("virtualbox-image-checksum", String)
+                .label("Image checksum")
+                .help("sha256:HEX or sha512:HEX (default: the published SUMS file)"),
+            OptionSpec::new("virtualbox-hostonly-cidr", String)
+                .label("Host-only network")
+                .help("the host's address on the host-only network, with its prefix")
+                .default(DEFAULT_HOSTONLY_CIDR)
+                .env("VIRTUALBOX_HOSTONLY_CIDR"),
+            OptionSpec::new("virtualbox-hostonly-nictype", String)
+                .choices(NIC_TYPES)
+                .label("Host-only NIC type")
+                .help("virtual network card of the host-only adapter")
+                .default("82540EM")
+                .env("VIRTUALBOX_HOSTONLY_NIC_TYPE"),
+            OptionSpec::new("virtualbox-nat-nictype", String)
+                .choices(NIC_TYPES)
+                .label("NAT NIC type")
+                .help("virtual network card of the NAT adapter")
+                .default("82540EM")
+                .env("VIRTUALBOX_NAT_NICTYPE"),
+            OptionSpec::new("virtualbox-ui-type", String)
+                .choices(&["headless", "gui", "sdl", "separate"])
+                .label("Window")
+                .help("headless, gui, sdl or separate")
+                .default("headless")
+                .env("VIRTUALBOX_UI_TYPE"),
+            OptionSpec::new("virtualbox-no-vtx-check", Bool)
+                .label("Skip the VT-x check")
+                .help("do not check for hardware virtualisation first")
+                .env("VIRTUALBOX_NO_VTX_CHECK"),
+            OptionSpec::new("virtualbox-ssh-user", String)
+                .label("SSH user")
+                .help("the user cloud-init makes for Berth")
+                .default("berth"),
         ],
     };
     crate::drivers::mark_advanced(
@@ -228,48 +205,22 @@ pub fn from_options(name: &str, info: &DriverInfo, o: &DriverOptions) -> Result<
         .trim()
         .to_string();
     parse_cidr(&cidr)?;
-    let ui = o.string(info, "virtualbox-ui-type")?.trim().to_string();
-    if !["headless", "gui", "sdl", "separate"].contains(&ui.as_str()) {
-        return Err(Error::invalid(format!(
-            "--virtualbox-ui-type \"{ui}\" is not headless, gui, sdl or separate"
-        )));
-    }
-    let nic = |flag: &str| -> Result<String> {
-        let v = o.string(info, flag)?.trim().to_string();
-        if [
-            "Am79C970A",
-            "Am79C973",
-            "82540EM",
-            "82543GC",
-            "82545EM",
-            "virtio",
-        ]
-        .contains(&v.as_str())
-        {
-            Ok(v)
-        } else {
-            Err(
-                Error::invalid(format!("--{flag} \"{v}\" is not a VirtualBox NIC type"))
-                    .with_hint("82540EM, 82545EM, virtio, Am79C973, …"),
-            )
-        }
-    };
     Ok(VBoxConfig {
         base: BaseFields {
             machine_name: name.to_string(),
             ssh_user: o.ssh_user(info, "virtualbox-ssh-user")?,
             ..Default::default()
         },
-        cpus: o.int_in(info, "virtualbox-cpu-count", 1, 32)?,
-        memory_mb: o.int_in(info, "virtualbox-memory", 256, 1024 * 1024)?,
-        disk_mb: o.int_in(info, "virtualbox-disk-size", 2000, 16 * 1024 * 1024)?,
+        cpus: o.int_in_range(info, "virtualbox-cpu-count")?,
+        memory_mb: o.int_in_range(info, "virtualbox-memory")?,
+        disk_mb: o.int_in_range(info, "virtualbox-disk-size")?,
         base_image: image,
         image_url: o.string(info, "virtualbox-image-url")?.trim().to_string(),
         image_checksum: checksum,
         hostonly_cidr: cidr,
-        hostonly_nic_type: nic("virtualbox-hostonly-nictype")?,
-        nat_nic_type: nic("virtualbox-nat-nictype")?,
-        ui_type: ui,
+        hostonly_nic_type: o.choice(info, "virtualbox-hostonly-nictype")?,
+        nat_nic_type: o.choice(info, "virtualbox-nat-nictype")?,
+        ui_type: o.choice(info, "virtualbox-ui-type")?,
         no_vtx_check: o.bool(info, "virtualbox-no-vtx-check")?,
         ..Default::default()
     })

@@ -45,20 +45,22 @@ impl VBox {
         Ok(VBox { bin: find()? })
     }
 
-    /// Runs VBoxManage; its stdout. Failure when it exits non-zero or says `error:`.
-    pub fn run(&self, args: &[&str]) -> Result<String> {
+    /// Runs VBoxManage; its stdout. Failure when it exits non-zero or says `error:`. Waits
+    /// without blocking the runtime; dropping the future (a timeout) kills VBoxManage.
+    pub async fn run(&self, args: &[&str]) -> Result<String> {
         let mut tries = 0;
         loop {
-            let out = crate::child::background(&self.bin)
+            let out = crate::child::async_background(&self.bin)
                 .args(args)
                 .output()
+                .await
                 .map_err(|e| {
                     Error::driver(format!("cannot run VBoxManage: {e}")).with_hint(INSTALL_HINT)
                 })?;
             let stderr = String::from_utf8_lossy(&out.stderr).to_string();
             if stderr.contains("error: The object is not ready") && tries < 5 {
                 tries += 1;
-                std::thread::sleep(Duration::from_millis(100));
+                tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
             if !out.status.success() || stderr.contains("error:") {

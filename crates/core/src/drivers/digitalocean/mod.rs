@@ -7,12 +7,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 
-use super::{
-    Driver, DriverContext, DriverInfo, DriverKind, DriverOptions, MachineState, OptionKind,
-    OptionSpec, RestartKind,
-};
+mod options;
+
+pub use options::{DEFAULT_IMAGE, DEFAULT_REGION, DEFAULT_SIZE, DigitalOceanConfig, info};
+use options::{valid_slug, valid_tag};
+
+use super::{Driver, DriverContext, DriverInfo, DriverOptions, MachineState};
 use crate::cloud::digitalocean::{Client, Droplet, DropletRequest};
 use crate::credentials::{Credentials, Provider, Secret, Source};
 use crate::error::{Error, ErrorKind, Result};
@@ -26,217 +27,14 @@ const POLL: Duration = Duration::from_secs(1);
 /// DigitalOcean's limit on user data.
 const MAX_USER_DATA: u64 = 64 * 1024;
 
-pub const DEFAULT_IMAGE: &str = "ubuntu-24-04-x64";
-pub const DEFAULT_REGION: &str = "nyc3";
-pub const DEFAULT_SIZE: &str = "s-1vcpu-1gb";
-
-fn opt(
-    name: &'static str,
-    kind: OptionKind,
-    default: Option<&'static str>,
-    env: &'static str,
-    label: &'static str,
-    help: &'static str,
-) -> OptionSpec {
-    super::cloud::opt(name, kind, default, Some(env), label, help)
-}
-
-pub fn info() -> DriverInfo {
-    let mut info = schema();
-    // The wizard shows these first; the rest have defaults and go under "more options".
-    super::mark_advanced(
-        &mut info.options,
-        &[
-            "digitalocean-account",
-            "digitalocean-region",
-            "digitalocean-size",
-            "digitalocean-image",
-        ],
-    );
-    info
-}
-
-fn schema() -> DriverInfo {
-    use OptionKind::*;
-    DriverInfo {
-        name: "digitalocean",
-        title: "DigitalOcean",
-        description: "A droplet in your DigitalOcean account, made and removed by Berth. Needs an API token with write access.",
-        kind: DriverKind::Cloud,
-        options: vec![
-            opt(
-                "digitalocean-account",
-                Account,
-                None,
-                "BERTH_DIGITALOCEAN_ACCOUNT",
-                "Account",
-                "account whose token to use (`berth credentials ls`); default: $DIGITALOCEAN_ACCESS_TOKEN, else your only account",
-            ),
-            opt(
-                "digitalocean-access-token",
-                Secret,
-                None,
-                "DIGITALOCEAN_ACCESS_TOKEN",
-                "API token",
-                "API token for this command only (visible to other users in the process list: prefer `berth credentials add digitalocean`)",
-            ),
-            opt(
-                "digitalocean-image",
-                String,
-                Some(DEFAULT_IMAGE),
-                "DIGITALOCEAN_IMAGE",
-                "Image",
-                "image slug",
-            ),
-            opt(
-                "digitalocean-region",
-                String,
-                Some(DEFAULT_REGION),
-                "DIGITALOCEAN_REGION",
-                "Region",
-                "region slug",
-            ),
-            opt(
-                "digitalocean-size",
-                String,
-                Some(DEFAULT_SIZE),
-                "DIGITALOCEAN_SIZE",
-                "Size",
-                "droplet size slug",
-            ),
-            opt(
-                "digitalocean-ipv6",
-                Bool,
-                None,
-                "DIGITALOCEAN_IPV6",
-                "IPv6",
-                "enable IPv6",
-            ),
-            opt(
-                "digitalocean-private-networking",
-                Bool,
-                None,
-                "DIGITALOCEAN_PRIVATE_NETWORKING",
-                "Private networking",
-                "enable private networking",
-            ),
-            opt(
-                "digitalocean-backups",
-                Bool,
-                None,
-                "DIGITALOCEAN_BACKUPS",
-                "Backups",
-                "enable weekly backups (billed)",
-            ),
-            opt(
-                "digitalocean-monitoring",
-                Bool,
-                None,
-                "DIGITALOCEAN_MONITORING",
-                "Monitoring",
-                "install the monitoring agent",
-            ),
-            opt(
-                "digitalocean-tags",
-                String,
-                None,
-                "DIGITALOCEAN_TAGS",
-                "Tags",
-                "comma-separated tags for the droplet",
-            ),
-            opt(
-                "digitalocean-userdata",
-                Path,
-                None,
-                "DIGITALOCEAN_USERDATA",
-                "User data",
-                "cloud-init file to pass to the droplet",
-            ),
-            opt(
-                "digitalocean-ssh-user",
-                String,
-                Some("root"),
-                "DIGITALOCEAN_SSH_USER",
-                "SSH user",
-                "SSH user",
-            ),
-            opt(
-                "digitalocean-ssh-port",
-                Int,
-                Some("22"),
-                "DIGITALOCEAN_SSH_PORT",
-                "SSH port",
-                "SSH port",
-            ),
-            opt(
-                "digitalocean-ssh-key-fingerprint",
-                String,
-                None,
-                "DIGITALOCEAN_SSH_KEY_FINGERPRINT",
-                "Existing key fingerprint",
-                "use this key of your account instead of uploading a new one",
-            ),
-            opt(
-                "digitalocean-ssh-key-path",
-                Path,
-                None,
-                "DIGITALOCEAN_SSH_KEY_PATH",
-                "Existing key file",
-                "private key of --digitalocean-ssh-key-fingerprint (default: your SSH agent's or default keys)",
-            ),
-        ],
-    }
-}
-
-/// Stored as docker-machine's digitalocean driver stored itself, plus `Account`; `AccessToken`
-/// stays empty.
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
-pub struct DigitalOceanConfig {
-    /// docker-machine's BaseDriver fields, at the top level as it stored them.
-    #[serde(flatten)]
-    pub base: super::cloud::BaseFields,
-    #[serde(rename = "AccessToken", default)]
-    pub access_token: String,
-    /// The keychain account the droplet was made with; empty = the environment / only account.
-    #[serde(rename = "Account", default)]
-    pub account: String,
-    /// Random, per machine, chosen before anything is made: the droplet carries it as the tag
-    /// `berth-id:ID` and the uploaded key in its name, so rollback and `rm` delete what this
-    /// machine made and nothing else. Empty in records from before it existed.
-    #[serde(rename = "MachineId", default)]
-    pub machine_id: String,
-    #[serde(rename = "DropletID", default)]
-    pub droplet_id: i64,
-    #[serde(rename = "DropletName", default)]
-    pub droplet_name: String,
-    #[serde(rename = "Image")]
-    pub image: String,
-    #[serde(rename = "Region")]
-    pub region: String,
-    /// The key Berth uploaded (0 when an existing key was used).
-    #[serde(rename = "SSHKeyID", default)]
-    pub ssh_key_id: i64,
-    #[serde(rename = "SSHKeyFingerprint", default)]
-    pub ssh_key_fingerprint: String,
-    #[serde(rename = "SSHKey", default)]
-    pub ssh_key: String,
-    #[serde(rename = "Size")]
-    pub size: String,
-    #[serde(rename = "IPv6", default)]
-    pub ipv6: bool,
-    #[serde(rename = "Backups", default)]
-    pub backups: bool,
-    #[serde(rename = "PrivateNetworking", default)]
-    pub private_networking: bool,
-    #[serde(rename = "UserDataFile", default)]
-    pub user_data_file: String,
-    #[serde(rename = "Monitoring", default)]
-    pub monitoring: bool,
-    #[serde(rename = "Tags", default)]
-    pub tags: String,
-    #[serde(rename = "PrivateIPAddress", default)]
-    pub private_ip_address: String,
-}
+/// This driver's registry entry.
+pub const REGISTRATION: super::Registration = super::Registration {
+    name: "digitalocean",
+    info,
+    availability: super::registry::always_available,
+    create: |name, info, o| Ok(Box::new(DigitalOcean::from_options(name, info, o)?)),
+    load: |v, root| Ok(Box::new(DigitalOcean::from_config(v, root)?)),
+};
 
 pub struct DigitalOcean {
     cfg: DigitalOceanConfig,
@@ -267,20 +65,6 @@ pub fn key_name(machine: &str, machine_id: &str) -> String {
     } else {
         format!("berth-{machine}-{machine_id}")
     }
-}
-
-fn valid_tag(t: &str) -> bool {
-    !t.is_empty()
-        && t.len() <= 255
-        && t.chars()
-            .all(|c| c.is_ascii_alphanumeric() || ":-_".contains(c))
-}
-
-fn valid_slug(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
 }
 
 impl DigitalOcean {
@@ -440,7 +224,7 @@ impl DigitalOcean {
         ));
         self.cfg.ssh_key_id = key.id;
         // On disk before the droplet is asked for: a create killed now leaves no unknown key.
-        ctx.checkpoint(self.config())?;
+        ctx.checkpoint(self.config()?)?;
         Ok(key.id)
     }
 
@@ -548,17 +332,14 @@ impl Driver for DigitalOcean {
     fn name(&self) -> &'static str {
         "digitalocean"
     }
-    fn config(&self) -> serde_json::Value {
-        serde_json::to_value(&self.cfg).unwrap_or_default()
+    fn config(&self) -> Result<serde_json::Value> {
+        super::config_value(self.name(), &self.cfg)
     }
     fn address(&self) -> Result<String> {
         self.cfg.base.address("droplet")
     }
     fn ssh_target(&self) -> Option<SshTarget> {
         Some(self.cfg.base.ssh_target())
-    }
-    fn restart_kind(&self) -> RestartKind {
-        RestartKind::Machine
     }
     fn extra_sans(&self) -> Vec<String> {
         if self.cfg.private_ip_address.is_empty() {
@@ -651,7 +432,7 @@ impl Driver for DigitalOcean {
             })
             .await?;
         self.cfg.droplet_id = droplet.id;
-        ctx.checkpoint(self.config())?;
+        ctx.checkpoint(self.config()?)?;
         ctx.progress.log(format!(
             "Created droplet {} ({}, {}, {})",
             droplet.id, self.cfg.region, self.cfg.size, self.cfg.image
@@ -806,9 +587,9 @@ mod tests {
             &opts(&[("digitalocean-access-token", "dop_v1_secret")]),
         )
         .unwrap();
-        let stored = d.config().to_string();
+        let stored = d.config().unwrap().to_string();
         assert!(!stored.contains("dop_v1_secret"), "{stored}");
-        assert_eq!(d.config()["AccessToken"], "");
+        assert_eq!(d.config().unwrap()["AccessToken"], "");
     }
 
     #[test]

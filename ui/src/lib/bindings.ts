@@ -1,0 +1,163 @@
+// Generated from the Rust types by src-tauri/src/ipc.rs: do not edit.
+// BERTH_WRITE_BINDINGS=1 cargo test -p berth-app bindings rewrites it.
+import { invoke } from '@tauri-apps/api/core'
+
+export type MachineView = { name: string, driver: string, state: ViewState, url: string, dockerVersion: string, error: string, hint: string, active: boolean, 
+/**
+ * What the machine's driver can do: which actions the window and the tray offer.
+ */
+features: Features, };
+export type ViewState = "" | "Running" | "Paused" | "Saved" | "Stopped" | "Stopping" | "Starting" | "Error" | "Timeout" | "Not Found" | "Creating" | "Checking";
+export type Features = { 
+/**
+ * Berth can start, stop and kill the machine (existing servers are not Berth's to power).
+ */
+power: boolean, 
+/**
+ * Berth logs in over SSH (`berth ssh`, `scp`, the app's SSH action).
+ */
+ssh: boolean, 
+/**
+ * `create` installs and configures Docker; `provision` re-runs that.
+ */
+provisions: boolean, 
+/**
+ * What `restart` does.
+ */
+restart: RestartKind, 
+/**
+ * `provision` accepts new driver options (address, user, port) for an existing machine.
+ */
+reconfigurable: boolean, 
+/**
+ * A VM on this computer.
+ */
+localVm: boolean, 
+/**
+ * Ports published by containers answer on this computer's localhost.
+ */
+portForwarding: boolean, 
+/**
+ * Folders of this computer are visible inside the machine.
+ */
+sharedFolders: boolean, 
+/**
+ * CPUs, memory or disk can change after create.
+ */
+resize: boolean, };
+export type RestartKind = "machine" | "engine" | "unsupported";
+export type OptionKind = "string" | "int" | "bool" | "stringlist" | "path" | "secret" | "account";
+export type OptionSpec = { 
+/**
+ * Flag name without the dashes, e.g. `generic-ip-address`.
+ */
+name: string, kind: OptionKind, default: string | null, env: string | null, help: string, required: boolean, 
+/**
+ * A short label for forms.
+ */
+label: string, 
+/**
+ * Forms show it under "more options" (it has a sensible default or is rarely needed).
+ */
+advanced: boolean, 
+/**
+ * Bounds of a whole number option (checked by `int_in_range`, shown by forms and --help).
+ */
+min: number | null, max: number | null, 
+/**
+ * The values a string option takes ("" = not given); empty when any value goes.
+ */
+choices: Array<string>, 
+/**
+ * An example value for an empty form field.
+ */
+placeholder: string | null, 
+/**
+ * The provider lists the values (regions, sizes, images) for the chosen account.
+ */
+listed: Listing | null, };
+export type Listing = "regions" | "sizes" | "images";
+export type DriverKind = "local" | "cloud" | "existing";
+export type DriverInfo = { name: string, title: string, description: string, kind: DriverKind, options: Array<OptionSpec>, features: Features, };
+export type DriverCard = { ready: boolean, 
+/**
+ * What to install when the driver cannot be used on this computer.
+ */
+missing: string | null, name: string, title: string, description: string, kind: DriverKind, options: Array<OptionSpec>, features: Features, };
+export type OptionValue = boolean | number | Array<string> | string;
+export type EngineForm = { labels: Array<string>, env: Array<string>, opts: Array<string>, insecureRegistries: Array<string>, registryMirrors: Array<string>, storageDriver: string, installUrl: string, noLiveRestore: boolean, };
+export type CreateRequest = { name: string, driver: string, options: { [key in string]: OptionValue }, engine: EngineForm, tlsSans: Array<string>, 
+/**
+ * The wizard retries after a failed create of this name: its Error record is replaced.
+ */
+replaceFailed?: boolean, keepOnFailure?: boolean, };
+export type Event = { "type": "step", id: string, title: string, } | { "type": "log", line: string, } | { "type": "debug", line: string, } | { "type": "warn", line: string, };
+export type JobProgress = { job: string, event: Event, };
+export type JobDone = { job: string, ok: boolean, message: string, hint: string | null, };
+export type ErrorKind = "InvalidInput" | "NotFound" | "AlreadyExists" | "PreCreate" | "Store" | "Ssh" | "HostKeyChanged" | "Provision" | "Engine" | "Driver" | "Timeout" | "Busy" | "Io" | "Cancelled";
+export type UiError = { kind: ErrorKind, message: string, hint: string | null, };
+export type SwitchMode = "env" | "context";
+export type Theme = "system" | "light" | "dark";
+export type Settings = { switchMode: SwitchMode, 
+/**
+ * Keep a docker context `berth-NAME` for every machine.
+ */
+dockerContexts: boolean, 
+/**
+ * Desktop notification when a create (or another long operation) ends.
+ */
+notifications: boolean, theme: Theme, };
+export type ProfileState = "missing" | "absent" | "installed" | "outdated" | "unreadable" | "damaged" | "protected";
+export type ProfileFile = { shell: string, path: string, state: ProfileState, 
+/**
+ * Why Berth refuses the file (for the refused states), naming it.
+ */
+reason: string | null, 
+/**
+ * What the user can do about it.
+ */
+hint: string | null, 
+/**
+ * The exact block Berth writes.
+ */
+block: string, 
+/**
+ * Whether Berth owns the whole file (fish's conf.d snippet).
+ */
+wholeFile: boolean, };
+export type AppInfo = { version: string, store: string, activeEnvFile: string, };
+export type MachineAction = "start" | "stop" | "restart" | "kill" | "regenerate-certs" | "provision";
+export type AccountView = { provider: string, providerTitle: string, name: string, added: string, };
+export type NewAccount = { provider: string, name: string, token?: string, accessKeyId?: string, secretAccessKey?: string, };
+export type AddedAccount = { account: AccountView, 
+/**
+ * What the check call reached, e.g. "the DigitalOcean account sammy@example.com (...)".
+ */
+reaches: string, };
+export type Boot = { machines: Array<MachineView>, settings: Settings, };
+
+/** One typed function per command of src-tauri/src/commands.rs. */
+export const commands = {
+  listMachines: () => invoke<Array<MachineView>>('list_machines'),
+  refresh: () => invoke<Array<MachineView>>('refresh'),
+  driverCatalog: () => invoke<Array<DriverCard>>('driver_catalog'),
+  validateCreate: (request: CreateRequest) => invoke<void>('validate_create', { request }),
+  createMachine: (request: CreateRequest) => invoke<string>('create_machine', { request }),
+  cancelCreate: (name: string) => invoke<void>('cancel_create', { name }),
+  machineAction: (name: string, action: MachineAction) => invoke<void>('machine_action', { name, action }),
+  removeMachine: (name: string, force: boolean) => invoke<void>('remove_machine', { name, force }),
+  useMachine: (name: string | null) => invoke<void>('use_machine', { name }),
+  envCommand: (name: string) => invoke<string>('env_command', { name }),
+  openTerminal: (name: string, ssh: boolean) => invoke<void>('open_terminal', { name, ssh }),
+  getSettings: () => invoke<Settings>('get_settings'),
+  setSettings: (settings: Settings) => invoke<Settings>('set_settings', { settings }),
+  profilesPreview: () => invoke<Array<ProfileFile>>('profiles_preview'),
+  profilesInstall: () => invoke<Array<ProfileFile>>('profiles_install'),
+  profilesUninstall: () => invoke<Array<ProfileFile>>('profiles_uninstall'),
+  appInfo: () => invoke<AppInfo>('app_info'),
+  frontendReady: (marks?: Record<string, number>) => invoke<void>('frontend_ready', { marks }),
+  listAccounts: () => invoke<Array<AccountView>>('list_accounts'),
+  addAccount: (account: NewAccount) => invoke<AddedAccount>('add_account', { account }),
+  testAccount: (provider: string, name: string) => invoke<string>('test_account', { provider, name }),
+  removeAccount: (provider: string, name: string) => invoke<void>('remove_account', { provider, name }),
+}
