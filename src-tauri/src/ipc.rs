@@ -4,6 +4,7 @@
 //! side says; `BERTH_WRITE_BINDINGS=1 cargo test -p berth-app bindings` rewrites it.
 
 use berth_core::ErrorKind;
+use berth_core::cloud::choices::Choice;
 use berth_core::drivers::{
     DriverInfo, DriverKind, Features, Listing, OptionKind, OptionSpec, OptionValue, RestartKind,
 };
@@ -14,10 +15,10 @@ use berth_core::progress::Event;
 use berth_core::settings::{Settings, SwitchMode, Theme};
 use ts_rs::{Config, TS};
 
-use crate::commands::{
-    AccountView, AddedAccount, AppInfo, CreateRequest, DriverCard, EngineForm, JobDone,
-    JobProgress, NewAccount, UiError,
-};
+use crate::commands::accounts::{AccountView, AddedAccount, NewAccount};
+use crate::commands::create::{CreateRequest, DriverCard, EngineForm};
+use crate::commands::settings::AppInfo;
+use crate::commands::{JobDone, JobProgress, UiError};
 
 const FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../ui/src/lib/bindings.ts");
 
@@ -53,12 +54,21 @@ fn a<T: TS>(name: &'static str) -> (&'static str, String) {
     (name, ts::<T>())
 }
 
-/// The signatures of `commands.rs`, as the window calls them.
+/// The signatures of `commands/`, as the window calls them.
 fn table() -> Vec<Command> {
     vec![
         c::<Vec<MachineView>>("list_machines", vec![]),
         c::<Vec<MachineView>>("refresh", vec![]),
         c::<Vec<DriverCard>>("driver_catalog", vec![]),
+        c::<Vec<Choice>>(
+            "option_choices",
+            vec![
+                a::<String>("driver"),
+                a::<String>("option"),
+                a::<Option<String>>("account"),
+                a::<Option<String>>("region"),
+            ],
+        ),
         c::<()>("validate_create", vec![a::<CreateRequest>("request")]),
         c::<String>("create_machine", vec![a::<CreateRequest>("request")]),
         c::<()>("cancel_create", vec![a::<String>("name")]),
@@ -130,6 +140,7 @@ fn generate() -> String {
         decl::<DriverInfo>(),
         decl::<DriverCard>(),
         decl::<OptionValue>(),
+        decl::<Choice>(),
         decl::<EngineForm>(),
         decl::<CreateRequest>(),
         decl::<Event>(),
@@ -151,7 +162,7 @@ fn generate() -> String {
     ] {
         out.push_str(&d);
     }
-    out.push_str("\n/** One typed function per command of src-tauri/src/commands.rs. */\nexport const commands = {\n");
+    out.push_str("\n/** One typed function per command of src-tauri/src/commands/. */\nexport const commands = {\n");
     for cmd in table() {
         let params: Vec<String> = cmd
             .args
@@ -191,7 +202,7 @@ fn generate() -> String {
 }
 
 macro_rules! names {
-    ($($c:ident),*) => {
+    ($($m:ident::$c:ident),*) => {
         [$(stringify!($c)),*]
     };
 }

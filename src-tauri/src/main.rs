@@ -7,35 +7,36 @@
 macro_rules! commands {
     ($then:ident) => {
         $then!(
-            list_machines,
-            refresh,
-            driver_catalog,
-            validate_create,
-            create_machine,
-            cancel_create,
-            machine_action,
-            remove_machine,
-            use_machine,
-            env_command,
-            open_terminal,
-            get_settings,
-            set_settings,
-            profiles_preview,
-            profiles_install,
-            profiles_uninstall,
-            app_info,
-            frontend_ready,
-            list_accounts,
-            add_account,
-            test_account,
-            remove_account
+            machines::list_machines,
+            machines::refresh,
+            create::driver_catalog,
+            create::option_choices,
+            create::validate_create,
+            create::create_machine,
+            create::cancel_create,
+            machines::machine_action,
+            machines::remove_machine,
+            machines::use_machine,
+            machines::env_command,
+            machines::open_terminal,
+            settings::get_settings,
+            settings::set_settings,
+            settings::profiles_preview,
+            settings::profiles_install,
+            settings::profiles_uninstall,
+            settings::app_info,
+            settings::frontend_ready,
+            accounts::list_accounts,
+            accounts::add_account,
+            accounts::test_account,
+            accounts::remove_account
         )
     };
 }
 
 macro_rules! handler {
-    ($($c:ident),*) => {
-        tauri::generate_handler![$(commands::$c),*]
+    ($($m:ident::$c:ident),*) => {
+        tauri::generate_handler![$(commands::$m::$c),*]
     };
 }
 
@@ -74,6 +75,8 @@ pub struct AppState {
     /// Names whose create, started here, failed and left an Error record (see `replaceable`).
     pub failed_creates: Mutex<HashSet<String>>,
     watcher: Mutex<Option<berth_core::monitor::StoreWatcher>>,
+    /// Regions, sizes and images the clouds offer, per account (the create form's lists).
+    pub choices: berth_core::cloud::choices::ChoiceCache,
     /// Notified when the window has drawn its first list.
     pub ui_ready: Arc<tokio::sync::Notify>,
 }
@@ -292,6 +295,7 @@ fn main() {
         monitor: monitor.clone(),
         jobs: Mutex::new(HashMap::new()),
         failed_creates: Mutex::new(HashSet::new()),
+        choices: Default::default(),
         watcher: Mutex::new(None),
         ui_ready: Arc::new(tokio::sync::Notify::new()),
     };

@@ -75,9 +75,11 @@ echo "$r"
 check "no keychain: a clear error with a hint" failed_with 'keychain is not available' && grep -q 'Hint:.*environment' <<<"$r"
 # Without --no-verify the secret is checked with one API call before it is stored: here the
 # API is a closed port on 127.0.0.1, so the add fails and stores nothing.
-r=$(printf %s "$TOKEN" | BERTH_DIGITALOCEAN_API_URL=http://127.0.0.1:9 out credentials add digitalocean --name unchecked) && code=0 || code=$?
+r=$(printf %s "$TOKEN" | BERTH_DIGITALOCEAN_API_URL=http://127.0.0.1:9 out --debug credentials add digitalocean --name unchecked) && code=0 || code=$?
+echo "$r"
 check "an add checks the secret with the API first, and stores nothing when it cannot" \
   eval 'failed_with "no-verify" && [ -z "$(secret-tool lookup service dev.berth.digitalocean username unchecked)" ]'
+check "--debug shows what the error came from" grep -qi 'Caused by:.*refused' <<<"$r"
 check "failed adds left the account list as it was" test "$(cat "$BERTH_STORAGE_PATH/credentials.json")" = "$before"
 
 r=$(DIGITALOCEAN_ACCESS_TOKEN=dop_v1_FROMENV out credentials ls)

@@ -52,6 +52,15 @@ fn exit_code(e: &Error) -> i32 {
 fn print_error(e: &Error) {
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "Error: {}", printable(&e.to_string()));
+    // --debug (or MACHINE_DEBUG) also shows what the error came from.
+    let debug = std::env::args().any(|a| a == "--debug" || a == "-D")
+        || std::env::var("MACHINE_DEBUG")
+            .is_ok_and(|v| matches!(v.as_str(), "1" | "true" | "yes" | "on"));
+    if debug {
+        for cause in e.causes() {
+            let _ = writeln!(err, "Caused by: {}", printable(&cause));
+        }
+    }
     if let Some(h) = e.hint() {
         let _ = writeln!(err, "Hint: {}", printable(h));
     }

@@ -36,6 +36,9 @@ pub struct Error {
     kind: ErrorKind,
     message: String,
     hint: Option<String>,
+    /// The lower-level error this one reports (an I/O error, an HTTP failure): shown with
+    /// `--debug`, never instead of the message.
+    source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -46,6 +49,7 @@ impl Error {
             kind,
             message: message.into(),
             hint: None,
+            source: None,
         }
     }
     pub fn invalid(message: impl Into<String>) -> Self {
@@ -92,6 +96,21 @@ impl Error {
         self.message = format!("{what}: {}", self.message);
         self
     }
+    /// Keeps the lower-level error behind this one (for `--debug`).
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(std::sync::Arc::new(source));
+        self
+    }
+    /// This error's causes, outermost first (what `--debug` prints under the message).
+    pub fn causes(&self) -> Vec<String> {
+        let mut out = vec![];
+        let mut next = std::error::Error::source(self);
+        while let Some(e) = next {
+            out.push(e.to_string());
+            next = e.source();
+        }
+        out
+    }
     pub fn with_kind(mut self, kind: ErrorKind) -> Self {
         self.kind = kind;
         self
@@ -114,7 +133,13 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
 
 /// Attaches the path and the action to an I/O error, so "No such file or directory" never
 /// reaches the user without saying which file.
@@ -129,8 +154,10 @@ impl<T> IoContext<T> for std::io::Result<T> {
                 std::io::ErrorKind::NotFound => ErrorKind::NotFound,
                 _ => ErrorKind::Io,
             };
-            let err = Error::new(kind, format!("cannot {action} {}: {e}", path.display()));
-            if e.kind() == std::io::ErrorKind::PermissionDenied {
+            let denied = e.kind() == std::io::ErrorKind::PermissionDenied;
+            let err =
+                Error::new(kind, format!("cannot {action} {}: {e}", path.display())).with_source(e);
+            if denied {
                 err.with_hint(format!(
                     "check the owner and permissions of {}",
                     path.display()
@@ -139,5 +166,23 @@ impl<T> IoContext<T> for std::io::Result<T> {
                 err
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lower_level_cause_is_kept_for_debug() {
+        let e: Result<()> = Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            "denied by policy",
+        ))
+        .at("read", Path::new("/x"));
+        let e = e.unwrap_err();
+        assert_eq!(e.causes(), vec!["denied by policy".to_string()]);
+        assert!(e.hint().unwrap().contains("permissions"));
+        assert!(Error::invalid("plain").causes().is_empty());
     }
 }

@@ -125,3 +125,22 @@ async fn nothing_listening_is_a_clear_error() {
     );
     assert!(e.hint().is_some());
 }
+
+/// The create form's lists: regions, sizes with their prices, distribution images, in the
+/// shapes the contract gives.
+#[tokio::test]
+#[ignore = "needs Prism (tests/cloud/run.sh)"]
+async fn the_form_lists_match_the_contract() {
+    let c = client();
+    let sizes = c.sizes().await.expect("sizes");
+    let s = sizes.first().expect("a size");
+    assert!(!s.slug.is_empty() && s.vcpus > 0 && s.memory > 0 && s.price_monthly > 0.0);
+    let label = berth_core::cloud::choices::droplet_size_label(s);
+    assert!(
+        label.contains("/month") && label.starts_with(&s.slug),
+        "{label}"
+    );
+    let images = c.distribution_images().await.expect("images");
+    assert!(images.iter().any(|i| i.slug.is_some()), "{images:?}");
+    assert!(!c.regions().await.expect("regions").is_empty());
+}

@@ -69,3 +69,24 @@ async fn lists_page_through_next_token() {
         0
     );
 }
+
+/// The create form's instance-type list: current generation, each with vCPUs and memory,
+/// paged through (moto knows hundreds).
+#[tokio::test]
+#[ignore = "needs moto (tests/cloud/run.sh)"]
+async fn instance_types_come_with_cpus_and_memory() {
+    let types = client()
+        .instance_types()
+        .await
+        .expect("DescribeInstanceTypes");
+    assert!(types.len() > 100, "{} types", types.len());
+    let micro = types
+        .iter()
+        .find(|t| t.name == "t3.micro")
+        .expect("t3.micro is offered");
+    assert_eq!((micro.vcpus, micro.memory_mib), (2, 1024));
+    let mut names: Vec<&str> = types.iter().map(|t| t.name.as_str()).collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), types.len(), "each type once");
+}

@@ -79,6 +79,11 @@ describe('CreateWizard', () => {
     expect(account.value).toBe('work')
     expect(screen.queryByLabelText(/API token/)).toBeNull()
     await user.selectOptions(account, 'home')
+    // The region field offers the provider's regions, listed with the chosen account.
+    await waitFor(() => expect(fake.api.optionChoices).toHaveBeenCalledWith('digitalocean', 'digitalocean-region', 'home', null))
+    const regions = await screen.findByTestId('opt-digitalocean-region-list')
+    expect([...regions.querySelectorAll('option')].map((o) => o.value)).toEqual(['nyc3', 'ams3'])
+    expect(screen.getByLabelText('Region')).toHaveAttribute('list', 'opt-digitalocean-region-list')
     await user.type(screen.getByLabelText(/Machine name/), 'sea')
     await user.click(screen.getByRole('button', { name: 'Review' }))
     expect(await screen.findByText('home')).toBeInTheDocument()

@@ -65,6 +65,11 @@ advanced: boolean,
  */
 min: number | null, max: number | null, 
 /**
+ * What this computer has (CPUs, memory in MB) for a local VM's size option: the form's
+ * upper bound. The CLI still takes more (overcommitting is the user's call).
+ */
+hostLimit: number | null, 
+/**
  * The values a string option takes ("" = not given); empty when any value goes.
  */
 choices: Array<string>, 
@@ -85,6 +90,7 @@ export type DriverCard = { ready: boolean,
  */
 missing: string | null, name: string, title: string, description: string, kind: DriverKind, options: Array<OptionSpec>, features: Features, };
 export type OptionValue = boolean | number | Array<string> | string;
+export type Choice = { value: string, label: string, };
 export type EngineForm = { labels: Array<string>, env: Array<string>, opts: Array<string>, insecureRegistries: Array<string>, registryMirrors: Array<string>, storageDriver: string, installUrl: string, noLiveRestore: boolean, };
 export type CreateRequest = { name: string, driver: string, options: { [key in string]: OptionValue }, engine: EngineForm, tlsSans: Array<string>, 
 /**
@@ -136,11 +142,12 @@ export type AddedAccount = { account: AccountView,
 reaches: string, };
 export type Boot = { machines: Array<MachineView>, settings: Settings, };
 
-/** One typed function per command of src-tauri/src/commands.rs. */
+/** One typed function per command of src-tauri/src/commands/. */
 export const commands = {
   listMachines: () => invoke<Array<MachineView>>('list_machines'),
   refresh: () => invoke<Array<MachineView>>('refresh'),
   driverCatalog: () => invoke<Array<DriverCard>>('driver_catalog'),
+  optionChoices: (driver: string, option: string, account: string | null, region: string | null) => invoke<Array<Choice>>('option_choices', { driver, option, account, region }),
   validateCreate: (request: CreateRequest) => invoke<void>('validate_create', { request }),
   createMachine: (request: CreateRequest) => invoke<string>('create_machine', { request }),
   cancelCreate: (name: string) => invoke<void>('cancel_create', { name }),

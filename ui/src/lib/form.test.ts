@@ -19,6 +19,9 @@ describe('create form rules', () => {
     const cpus = spec({ name: 'qemu-cpu-count', kind: 'int', label: 'CPUs', min: 1, max: 64 })
     expect(validateField(cpus, '0')).toMatch(/between 1 and 64/)
     expect(validateField(cpus, '64')).toBeNull()
+    const small = { ...cpus, hostLimit: 8 }
+    expect(validateField(small, '8')).toBeNull()
+    expect(validateField(small, '9')).toMatch(/between 1 and 8 \(what this computer has\)/)
     const accel = spec({ name: 'qemu-accel', kind: 'string', label: 'Accelerator', choices: ['auto', 'kvm', 'tcg'] })
     expect(validateField(accel, 'tcg')).toBeNull()
     expect(validateField(accel, 'fast')).toMatch(/one of auto, kvm, tcg/)

@@ -28,13 +28,25 @@ export function validateField(spec: OptionSpec, value: OptionValue | undefined):
   if (!s) return spec.required ? `${spec.label} is required.` : null
   if (spec.kind === 'int') {
     if (!/^\d+$/.test(s)) return `${spec.label} must be a whole number.`
-    // The bounds the Rust side checks too (OptionSpec::range).
+    // The bounds the Rust side checks too (OptionSpec::range); a VM's size also stays within
+    // what this computer has.
     const n = Number(s)
-    if (spec.min !== null && spec.max !== null && (n < spec.min || n > spec.max)) return `${spec.label} must be between ${spec.min} and ${spec.max}.`
+    const hi = upperBound(spec)
+    if (spec.min !== null && hi !== null && (n < spec.min || n > hi)) {
+      return hi === spec.hostLimit && hi !== spec.max
+        ? `${spec.label} must be between ${spec.min} and ${hi} (what this computer has).`
+        : `${spec.label} must be between ${spec.min} and ${hi}.`
+    }
   }
   if (spec.choices.length > 0 && !spec.choices.includes(s)) return `${spec.label} must be one of ${spec.choices.filter(Boolean).join(', ')}.`
   if (/[\u0000-\u001f]/.test(s)) return `${spec.label} contains control characters.`
   return null
+}
+
+/** The form's upper bound of a number: the schema's, or what this computer has when less. */
+export function upperBound(spec: OptionSpec): number | null {
+  if (spec.max === null) return spec.hostLimit
+  return spec.hostLimit === null ? spec.max : Math.min(spec.max, spec.hostLimit)
 }
 
 /** The options the form shows: secrets never go through a form (accounts hold them). */

@@ -4,7 +4,7 @@
 import type { Boot, ErrorKind, Event, UiError as RustUiError } from './bindings'
 
 export type {
-  AccountView, AddedAccount, AppInfo, CreateRequest, DriverCard, DriverKind, EngineForm, ErrorKind, Features,
+  AccountView, AddedAccount, AppInfo, Choice, CreateRequest, DriverCard, DriverKind, EngineForm, ErrorKind, Features,
   JobDone, JobProgress, Listing, MachineAction, MachineView, NewAccount, OptionKind, OptionSpec, OptionValue,
   ProfileFile, ProfileState, RestartKind, Settings, SwitchMode, Theme, ViewState,
 } from './bindings'

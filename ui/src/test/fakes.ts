@@ -4,7 +4,7 @@ import type { AccountView, DriverCard, Features, JobDone, NewAccount, JobProgres
 
 /** An option spec with the fields a test does not care about filled in. */
 export function spec(o: Pick<OptionSpec, 'name' | 'kind' | 'label'> & Partial<OptionSpec>): OptionSpec {
-  return { default: null, env: null, help: '', required: false, advanced: false, min: null, max: null, choices: [], placeholder: null, listed: null, ...o }
+  return { default: null, env: null, help: '', required: false, advanced: false, min: null, max: null, hostLimit: null, choices: [], placeholder: null, listed: null, ...o }
 }
 
 const none: Features = { power: false, ssh: false, provisions: false, restart: 'unsupported', reconfigurable: false, localVm: false, portForwarding: false, sharedFolders: false, resize: false }
@@ -32,7 +32,7 @@ export const digitalocean: DriverCard = {
   options: [
     spec({ name: 'digitalocean-account', kind: 'account', default: null, env: null, help: 'account', required: false, label: 'Account' }),
     spec({ name: 'digitalocean-access-token', kind: 'secret', default: null, env: 'DIGITALOCEAN_ACCESS_TOKEN', help: 'token', required: false, label: 'API token' }),
-    spec({ name: 'digitalocean-region', kind: 'string', default: 'nyc3', env: null, help: 'region slug', required: false, label: 'Region' }),
+    spec({ name: 'digitalocean-region', kind: 'string', default: 'nyc3', env: null, help: 'region slug', required: false, label: 'Region', listed: 'regions' }),
   ],
 }
 
@@ -61,6 +61,8 @@ export function fakeApi() {
     listMachines: vi.fn(async () => [] as MachineView[]),
     refresh: vi.fn(async () => [] as MachineView[]),
     driverCatalog: vi.fn(async () => [qemu, generic]),
+    optionChoices: vi.fn(async (_driver: string, option: string) =>
+      option.endsWith('region') ? [{ value: 'nyc3', label: 'nyc3 — New York 3' }, { value: 'ams3', label: 'ams3 — Amsterdam 3' }] : []),
     validateCreate: vi.fn(async () => undefined),
     createMachine: vi.fn(async (r: { name: string }) => r.name),
     cancelCreate: vi.fn(async () => undefined),

@@ -167,6 +167,7 @@ impl Client {
                         format!("cannot reach AWS EC2 at {}: {e}", self.endpoint),
                     )
                     .with_hint("check the network connection (and a proxy, if you use one)")
+                    .with_source(e)
                 }
             })?;
             let status = resp.status().as_u16();

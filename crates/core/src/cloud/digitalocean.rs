@@ -97,6 +97,33 @@ pub struct Region {
     pub sizes: Vec<String>,
 }
 
+/// A droplet size, with what it costs.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct Size {
+    pub slug: String,
+    /// MB.
+    pub memory: i64,
+    pub vcpus: i64,
+    /// GB.
+    pub disk: i64,
+    pub price_monthly: f64,
+    pub price_hourly: f64,
+    #[serde(default)]
+    pub regions: Vec<String>,
+    pub available: bool,
+}
+
+/// A public image (distribution images have a slug).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct Image {
+    #[serde(default)]
+    pub slug: Option<String>,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub distribution: String,
+}
+
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct Action {
     pub id: i64,
@@ -170,7 +197,8 @@ impl Client {
                         ErrorKind::Driver,
                         format!("cannot reach DigitalOcean's API at {}: {e}", self.base),
                     )
-                    .with_hint("check the network connection (and a proxy, if you use one)"));
+                    .with_hint("check the network connection (and a proxy, if you use one)")
+                    .with_source(e));
                 }
             };
             let status = resp.status().as_u16();
@@ -272,6 +300,17 @@ impl Client {
     /// The regions (all of them fit on one page of 200).
     pub async fn regions(&self) -> Result<Vec<Region>> {
         self.get_field("/v2/regions?per_page=200", "regions").await
+    }
+
+    /// The droplet sizes (all fit on one page of 200).
+    pub async fn sizes(&self) -> Result<Vec<Size>> {
+        self.get_field("/v2/sizes?per_page=200", "sizes").await
+    }
+
+    /// The distribution images (Ubuntu, Debian, Fedora, ...), first 200.
+    pub async fn distribution_images(&self) -> Result<Vec<Image>> {
+        self.get_field("/v2/images?type=distribution&per_page=200", "images")
+            .await
     }
 
     pub async fn delete_key(&self, id: i64) -> Result<()> {

@@ -55,6 +55,13 @@ pub struct Subnet {
 }
 
 #[derive(Debug, Clone, PartialEq)]
+pub struct InstanceType {
+    pub name: String,
+    pub vcpus: u32,
+    pub memory_mib: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct Image {
     pub id: String,
     pub name: String,
@@ -265,6 +272,30 @@ impl Client {
                     state: text(i, "imageState"),
                     creation_date: text(i, "creationDate"),
                 })
+                .collect()
+        })
+        .await
+    }
+
+    /// The instance types EC2 offers in this region, current generation only.
+    pub async fn instance_types(&self) -> Result<Vec<InstanceType>> {
+        let mut p = Params::new();
+        p.filter("current-generation", &["true"]);
+        self.paged("DescribeInstanceTypes", &p, Some(100), |d| {
+            items(d, "instanceTypeSet")
+                .into_iter()
+                .map(|i| InstanceType {
+                    name: text(i, "instanceType"),
+                    vcpus: child(i, "vCpuInfo")
+                        .map(|v| text(v, "defaultVCpus"))
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0),
+                    memory_mib: child(i, "memoryInfo")
+                        .map(|m| text(m, "sizeInMiB"))
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0),
+                })
+                .filter(|t| !t.name.is_empty())
                 .collect()
         })
         .await

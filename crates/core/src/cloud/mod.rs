@@ -1,6 +1,7 @@
 //! Cloud provider API clients (used by the cloud drivers and `berth credentials test`).
 
 pub mod aws;
+pub mod choices;
 pub mod digitalocean;
 pub mod ec2;
 
@@ -19,8 +20,6 @@ pub fn http_client() -> Result<reqwest::Client> {
         .map_err(|e| Error::new(ErrorKind::Driver, format!("HTTP client: {e}")))
 }
 
-/// Checks credentials with a real, read-only API call (what `credentials test` and the app's
-/// account form do before saving); says which account they reach.
 /// How an `add_account` whose API check failed begins its message.
 pub const UNCHECKED: &str = "the secret could not be checked";
 
@@ -47,6 +46,8 @@ pub async fn add_account(
     Ok((creds.add(provider, name, secret)?, reaches))
 }
 
+/// Checks credentials with a real, read-only API call (what `credentials test` and the app's
+/// account form do before saving); says which account they reach.
 pub async fn verify(provider: Provider, secret: &Secret) -> Result<String> {
     match (provider, secret) {
         (Provider::DigitalOcean, Secret::Token(token)) => {

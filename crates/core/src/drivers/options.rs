@@ -47,6 +47,9 @@ pub struct OptionSpec {
     /// Bounds of a whole number option (checked by `int_in_range`, shown by forms and --help).
     pub min: Option<i64>,
     pub max: Option<i64>,
+    /// What this computer has (CPUs, memory in MB) for a local VM's size option: the form's
+    /// upper bound. The CLI still takes more (overcommitting is the user's call).
+    pub host_limit: Option<i64>,
     /// The values a string option takes ("" = not given); empty when any value goes.
     pub choices: &'static [&'static str],
     /// An example value for an empty form field.
@@ -56,7 +59,7 @@ pub struct OptionSpec {
 }
 
 /// Lists of values a cloud provider offers for an option (fetched with the chosen account).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum Listing {
@@ -78,6 +81,7 @@ impl OptionSpec {
             advanced: false,
             min: None,
             max: None,
+            host_limit: None,
             choices: &[],
             placeholder: None,
             listed: None,
@@ -110,6 +114,10 @@ impl OptionSpec {
     pub const fn range(mut self, min: i64, max: i64) -> Self {
         self.min = Some(min);
         self.max = Some(max);
+        self
+    }
+    pub const fn host_limit(mut self, limit: Option<i64>) -> Self {
+        self.host_limit = limit;
         self
     }
     pub const fn choices(mut self, values: &'static [&'static str]) -> Self {

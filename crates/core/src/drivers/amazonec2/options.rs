@@ -53,7 +53,6 @@ fn schema() -> DriverInfo {
 .default(aws::DEFAULT_REGION)
 .env("AWS_DEFAULT_REGION"),
             OptionSpec::new("amazonec2-ami", String)
-.listed(crate::drivers::Listing::Images)
 .label("AMI")
 .help("image ID (default: the newest Ubuntu LTS from Canonical for the instance type's architecture)")
 .env("AWS_AMI"),

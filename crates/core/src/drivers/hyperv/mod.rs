@@ -41,12 +41,14 @@ pub fn info() -> DriverInfo {
                 .env("HYPERV_VIRTUAL_SWITCH"),
             OptionSpec::new("hyperv-cpu-count", Int)
                 .range(1, 64)
+                .host_limit(crate::drivers::localvm::host::cpus())
                 .label("CPUs")
                 .help("virtual CPUs")
                 .default("2")
                 .env("HYPERV_CPU_COUNT"),
             OptionSpec::new("hyperv-memory", Int)
                 .range(256, 1024 * 1024)
+                .host_limit(crate::drivers::localvm::host::memory_mb())
                 .label("Memory (MB)")
                 .help("memory in MB")
                 .default("2048")

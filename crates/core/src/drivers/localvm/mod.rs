@@ -1,6 +1,7 @@
 //! What the local VM drivers (qemu, virtualbox) share: the cloud image cache, the NoCloud seed,
 //! and the wait for a booting VM's sshd.
 
+pub mod host;
 pub mod image;
 pub mod seed;
 

@@ -36,12 +36,14 @@ pub fn info() -> DriverInfo {
         options: vec![
             OptionSpec::new("virtualbox-cpu-count", Int)
                 .range(1, 32)
+                .host_limit(crate::drivers::localvm::host::cpus())
                 .label("CPUs")
                 .help("virtual CPUs")
                 .default("2")
                 .env("VIRTUALBOX_CPU_COUNT"),
             OptionSpec::new("virtualbox-memory", Int)
                 .range(256, 1024 * 1024)
+                .host_limit(crate::drivers::localvm::host::memory_mb())
                 .label("Memory (MB)")
                 .help("memory in MB")
                 .default("2048")
