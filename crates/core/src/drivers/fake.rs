@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Driver, DriverContext, DriverInfo, DriverKind, DriverOptions, Features, MachineState,
-    OptionKind, OptionSpec,
+    Driver, DriverContext, DriverInfo, DriverKind, DriverOptions, MachineState, OptionKind,
+    OptionSpec,
 };
 use crate::error::{Error, IoContext, Result};
 use crate::ssh::SshTarget;
@@ -24,11 +24,7 @@ pub fn info() -> DriverInfo {
         title: "Test driver",
         description: "Makes files in a directory instead of servers (tests only).",
         kind: DriverKind::Cloud,
-        features: Features {
-            provisions: false,
-            ssh: false,
-            ..Features::CLOUD
-        },
+        features: REGISTRATION.features,
         options: vec![
             OptionSpec::new("test-fake-cloud", OptionKind::Path)
                 .label("Cloud directory")
@@ -53,6 +49,11 @@ pub fn info() -> DriverInfo {
 
 pub const REGISTRATION: super::Registration = super::Registration {
     name: NAME,
+    features: crate::drivers::Features {
+        provisions: false,
+        ssh: false,
+        ..crate::drivers::Features::CLOUD
+    },
     info,
     availability: super::registry::always_available,
     create: |name, info, o| Ok(Box::new(Fake::from_options(name, info, o)?)),

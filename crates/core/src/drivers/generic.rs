@@ -20,13 +20,7 @@ pub fn info() -> DriverInfo {
         title: "Existing server (SSH)",
         description: "A Linux server you can already log in to with an SSH key. Berth installs Docker if it is missing and secures it with TLS.",
         kind: DriverKind::Existing,
-        features: crate::drivers::Features {
-            ssh: true,
-            provisions: true,
-            restart: crate::drivers::RestartKind::Engine,
-            reconfigurable: true,
-            ..crate::drivers::Features::NONE
-        },
+        features: REGISTRATION.features,
         options: vec![
             OptionSpec::new("generic-ip-address", OptionKind::String)
 .label("Address")
@@ -82,6 +76,13 @@ pub struct GenericConfig {
 /// This driver's registry entry.
 pub const REGISTRATION: super::Registration = super::Registration {
     name: "generic",
+    features: crate::drivers::Features {
+        ssh: true,
+        provisions: true,
+        restart: crate::drivers::RestartKind::Engine,
+        reconfigurable: true,
+        ..crate::drivers::Features::NONE
+    },
     info,
     availability: super::registry::always_available,
     create: |name, info, o| Ok(Box::new(Generic::from_options(name, info, o)?)),

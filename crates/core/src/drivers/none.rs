@@ -18,10 +18,7 @@ pub fn info() -> DriverInfo {
         title: "Existing Docker endpoint",
         description: "A Docker daemon that already listens with TLS. Berth only records its address.",
         kind: DriverKind::Existing,
-        features: crate::drivers::Features {
-            reconfigurable: true,
-            ..crate::drivers::Features::NONE
-        },
+        features: REGISTRATION.features,
         options: vec![
             OptionSpec::new("url", OptionKind::String)
                 .label("Docker URL")
@@ -44,6 +41,10 @@ pub struct NoneConfig {
 /// This driver's registry entry.
 pub const REGISTRATION: super::Registration = super::Registration {
     name: "none",
+    features: crate::drivers::Features {
+        reconfigurable: true,
+        ..crate::drivers::Features::NONE
+    },
     info,
     availability: super::registry::always_available,
     create: |name, info, o| Ok(Box::new(NoneDriver::from_options(name, info, o)?)),

@@ -70,6 +70,8 @@ impl Features {
 /// One driver's entry.
 pub struct Registration {
     pub name: &'static str,
+    /// What its machines can do (its info carries the same value).
+    pub features: Features,
     /// Title, description, kind, option schema and features.
     pub info: fn() -> DriverInfo,
     /// Whether it can be used on this computer (may look for programs: call when needed).
@@ -120,7 +122,7 @@ pub fn features(driver: &str) -> Features {
     DRIVERS
         .iter()
         .find(|r| r.name == driver)
-        .map(|r| (r.info)().features)
+        .map(|r| r.features)
         .unwrap_or(Features::NONE)
 }
 
@@ -151,6 +153,7 @@ mod tests {
         for r in DRIVERS {
             assert!(seen.insert(r.name), "{} registered twice", r.name);
             assert_eq!((r.info)().name, r.name);
+            assert_eq!((r.info)().features, r.features, "{}", r.name);
         }
     }
 

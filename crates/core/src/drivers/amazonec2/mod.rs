@@ -56,6 +56,7 @@ struct Prepared {
 /// This driver's registry entry.
 pub const REGISTRATION: super::Registration = super::Registration {
     name: "amazonec2",
+    features: crate::drivers::Features::CLOUD,
     info,
     availability: super::registry::always_available,
     create: |name, info, o| Ok(Box::new(AmazonEc2::from_options(name, info, o)?)),

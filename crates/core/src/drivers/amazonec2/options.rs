@@ -31,7 +31,7 @@ fn schema() -> DriverInfo {
         title: "AWS EC2",
         description: "An EC2 instance in your AWS account, made and removed by Berth, with its own security group and key pair.",
         kind: DriverKind::Cloud,
-        features: crate::drivers::Features::CLOUD,
+        features: super::REGISTRATION.features,
         options: vec![
             OptionSpec::new("amazonec2-account", Account)
 .label("Account")

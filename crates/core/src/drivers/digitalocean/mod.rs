@@ -30,6 +30,7 @@ const MAX_USER_DATA: u64 = 64 * 1024;
 /// This driver's registry entry.
 pub const REGISTRATION: super::Registration = super::Registration {
     name: "digitalocean",
+    features: crate::drivers::Features::CLOUD,
     info,
     availability: super::registry::always_available,
     create: |name, info, o| Ok(Box::new(DigitalOcean::from_options(name, info, o)?)),

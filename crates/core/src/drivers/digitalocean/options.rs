@@ -30,7 +30,7 @@ fn schema() -> DriverInfo {
         title: "DigitalOcean",
         description: "A droplet in your DigitalOcean account, made and removed by Berth. Needs an API token with write access.",
         kind: DriverKind::Cloud,
-        features: crate::drivers::Features::CLOUD,
+        features: super::REGISTRATION.features,
         options: vec![
             OptionSpec::new("digitalocean-account", Account)
 .label("Account")

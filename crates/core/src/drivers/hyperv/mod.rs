@@ -33,7 +33,7 @@ pub fn info() -> DriverInfo {
         title: "Hyper-V virtual machine",
         description: "A Linux VM in Hyper-V on Windows, on a virtual switch of your choice.",
         kind: DriverKind::Local,
-        features: crate::drivers::Features::LOCAL_VM,
+        features: REGISTRATION.features,
         options: vec![
             OptionSpec::new("hyperv-virtual-switch", String)
                 .label("Virtual switch")
@@ -203,6 +203,7 @@ fn valid_mac(m: &str) -> bool {
 /// This driver's registry entry.
 pub const REGISTRATION: super::Registration = super::Registration {
     name: "hyperv",
+    features: crate::drivers::Features::LOCAL_VM,
     info,
     availability: || {
         match PowerShell::find() {

@@ -32,6 +32,7 @@ const LAUNCH_TIMEOUT: Duration = Duration::from_secs(60);
 /// This driver's registry entry.
 pub const REGISTRATION: super::Registration = super::Registration {
     name: "qemu",
+    features: crate::drivers::Features::LOCAL_VM,
     info,
     availability: || match accel::find_qemu("") {
         Ok(_) => super::registry::always_available(),

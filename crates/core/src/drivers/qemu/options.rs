@@ -18,7 +18,7 @@ pub fn info() -> DriverInfo {
         title: "QEMU virtual machine",
         description: "A Linux VM on this computer under QEMU (KVM, HVF or WHPX when they work, else software emulation), reached through forwarded 127.0.0.1 ports.",
         kind: DriverKind::Local,
-        features: crate::drivers::Features::LOCAL_VM,
+        features: super::REGISTRATION.features,
         options: vec![
             OptionSpec::new("qemu-cpu-count", Int)
 .range(1, 64)

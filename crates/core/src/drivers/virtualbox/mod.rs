@@ -29,6 +29,7 @@ const FIRST_GUEST: u32 = 10;
 /// This driver's registry entry.
 pub const REGISTRATION: super::Registration = super::Registration {
     name: "virtualbox",
+    features: crate::drivers::Features::LOCAL_VM,
     info,
     availability: || match vbox::find() {
         Ok(_) => super::registry::always_available(),

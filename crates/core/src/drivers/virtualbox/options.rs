@@ -32,7 +32,7 @@ pub fn info() -> DriverInfo {
         title: "VirtualBox virtual machine",
         description: "A Linux VM in VirtualBox: SSH through a NAT port on 127.0.0.1, Docker on a host-only network with a fixed address.",
         kind: DriverKind::Local,
-        features: crate::drivers::Features::LOCAL_VM,
+        features: super::REGISTRATION.features,
         options: vec![
             OptionSpec::new("virtualbox-cpu-count", Int)
                 .range(1, 32)
