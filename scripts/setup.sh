@@ -45,6 +45,11 @@ TAURI_BUILD_PKGS=(build-essential pkg-config file libwebkit2gtk-4.1-dev libgtk-3
 ensure_qemu() {
   apt_install qemu-system-x86
   apt_install qemu-utils
+  # Shared folders: virtiofsd (QEMU <= 7.2 ships its own in /usr/lib/qemu; later Debian and
+  # Ubuntu releases have the Rust daemon as a package of its own).
+  if [ ! -x /usr/lib/qemu/virtiofsd ] && apt-cache show virtiofsd >/dev/null 2>&1; then
+    apt_install virtiofsd
+  fi
 }
 
 # Windows' Rust target and a MinGW C compiler (for dependencies' build scripts): no Windows

@@ -12,7 +12,7 @@ apt_install curl ca-certificates git openssh-server openssh-client \
   docker.io iproute2 iptables sudo busybox-static python3 strace bc \
   "${TAURI_BUILD_PKGS[@]}" libayatana-appindicator3-1 \
   xvfb xauth dbus dbus-x11 at-spi2-core fonts-dejavu-core webkit2gtk-driver python3-dbus python3-gi imagemagick xdotool \
-  gnome-keyring libsecret-tools python3-yaml openssl util-linux
+  gnome-keyring libsecret-tools python3-yaml openssl util-linux sshfs
 ensure_rust
 ensure_node
 ensure_qemu

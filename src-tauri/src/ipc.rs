@@ -4,7 +4,10 @@
 //! side says; `BERTH_WRITE_BINDINGS=1 cargo test -p berth-app bindings` rewrites it.
 
 use berth_core::ErrorKind;
+use berth_core::agent::ports::PortStatus;
 use berth_core::cloud::choices::Choice;
+use berth_core::drivers::localvm::quickstart::QuickstartPlan;
+use berth_core::drivers::workspace::{Proto, ShareStatus};
 use berth_core::drivers::{
     DriverInfo, DriverKind, Features, Listing, OptionKind, OptionSpec, OptionValue, RestartKind,
 };
@@ -72,6 +75,7 @@ fn table() -> Vec<Command> {
         c::<()>("validate_create", vec![a::<CreateRequest>("request")]),
         c::<String>("create_machine", vec![a::<CreateRequest>("request")]),
         c::<()>("cancel_create", vec![a::<String>("name")]),
+        c::<QuickstartPlan>("quickstart_plan", vec![]),
         c::<()>(
             "machine_action",
             vec![a::<String>("name"), a::<MachineAction>("action")],
@@ -83,6 +87,7 @@ fn table() -> Vec<Command> {
         c::<()>("use_machine", vec![a::<Option<String>>("name")]),
         c::<String>("env_command", vec![a::<String>("name")]),
         c::<()>("open_terminal", vec![a::<String>("name"), a::<bool>("ssh")]),
+        c::<()>("open_port", vec![a::<u16>("port")]),
         c::<Settings>("get_settings", vec![]),
         c::<Settings>("set_settings", vec![a::<Settings>("settings")]),
         c::<Vec<ProfileFile>>("profiles_preview", vec![]),
@@ -132,6 +137,10 @@ fn generate() -> String {
         decl::<MachineView>(),
         decl::<ViewState>(),
         decl::<Features>(),
+        decl::<PortStatus>(),
+        decl::<Proto>(),
+        decl::<ShareStatus>(),
+        decl::<QuickstartPlan>(),
         decl::<RestartKind>(),
         decl::<OptionKind>(),
         decl::<OptionSpec>(),

@@ -14,11 +14,13 @@ macro_rules! commands {
             create::validate_create,
             create::create_machine,
             create::cancel_create,
+            create::quickstart_plan,
             machines::machine_action,
             machines::remove_machine,
             machines::use_machine,
             machines::env_command,
             machines::open_terminal,
+            machines::open_port,
             settings::get_settings,
             settings::set_settings,
             settings::profiles_preview,
@@ -267,6 +269,10 @@ pub fn started_ms() -> u128 {
 }
 
 fn main() {
+    // Started by `create`/`start` as a machine's port agent: no window, no tray.
+    if let Some(code) = berth_core::agent::main_if_agent() {
+        std::process::exit(code);
+    }
     let _ = STARTED_MS.set(now_ms());
     // The app shows and switches the host chosen with Berth (the active env file), not whatever
     // DOCKER_HOST the shell that launched it had; terminals it opens source the active file.

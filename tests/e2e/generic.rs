@@ -244,6 +244,81 @@ fn generic_machine_lifecycle() {
     );
 }
 
+/// `berth port-forward NAME LOCAL:REMOTE` (the `ssh -L` of machines that are not local VMs):
+/// 127.0.0.1:LOCAL here answers with what listens on the server's REMOTE port (its sshd),
+/// through Berth's own SSH connection. Stopped by PID.
+fn port_forward_reaches_the_servers_own_ports(b: &Berth, name: &str) {
+    use std::io::Read;
+    let local = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let child = b
+        .cmd()
+        .args(["port-forward", name, &format!("{local}:22")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("port-forward");
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Kill(child);
+    let started = std::time::Instant::now();
+    let banner = loop {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", local)) {
+            s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                .expect("timeout");
+            let mut buf = [0u8; 64];
+            let n = s.read(&mut buf).unwrap_or(0);
+            break String::from_utf8_lossy(&buf[..n]).to_string();
+        }
+        assert!(
+            child.0.try_wait().expect("wait").is_none(),
+            "port-forward exited early"
+        );
+        assert!(
+            started.elapsed().as_secs() < 20,
+            "port-forward never listened"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(
+        banner.starts_with("SSH-2.0-"),
+        "the server's sshd answers: {banner:?}"
+    );
+}
+
+/// `berth mount NAME:PATH DIR` (sshfs with the machine's key and pinned host key) shows the
+/// server's files here; `berth mount -u DIR` takes them away again.
+fn mount_shows_the_servers_files(b: &Berth, name: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let local = dir.path().display().to_string();
+    b.ok(&[
+        "ssh",
+        name,
+        "mkdir -p /tmp/berth-mount && echo from-the-server > /tmp/berth-mount/hello.txt",
+    ]);
+    let o = b.run(&["mount", &format!("{name}:/tmp/berth-mount"), &local]);
+    assert_ok(&o, "berth mount");
+    let seen = std::fs::read_to_string(dir.path().join("hello.txt"));
+    // Unmounted whatever happened above, so no mount outlives the test.
+    let u = b.run(&["mount", "-u", &local]);
+    assert_eq!(
+        seen.expect("the server's file, mounted here"),
+        "from-the-server\n"
+    );
+    assert_ok(&u, "berth mount -u");
+    assert!(!dir.path().join("hello.txt").exists(), "unmounted");
+    // Not NAME:PATH: a clear error.
+    let o = b.run(&["mount", "nowhere", &local]);
+    assert_fails_with(&o, "is not NAME:PATH", "a bad remote");
+}
+
 #[test]
 #[ignore = "needs root: builds network namespaces (tests/run.sh runs it)"]
 fn sudo_user_with_rsa_key() {
@@ -270,6 +345,8 @@ fn sudo_user_with_rsa_key() {
     let o = b.shell("eval \"$(berth env web)\" && docker version --format '{{.Server.Version}}'");
     assert_ok(&o, "docker version");
     assert_eq!(b.ok(&["ssh", "web", "id -un"]).trim(), "berth");
+    port_forward_reaches_the_servers_own_ports(&b, "web");
+    mount_shows_the_servers_files(&b, "web");
     b.ok(&["restart", "web"]);
     let o = b.shell("eval \"$(berth env web)\" && docker info --format '{{.ServerVersion}}'");
     assert_ok(&o, "docker after restart (generic restarts only dockerd)");

@@ -83,7 +83,15 @@ fn file_has(path: &Path, needle: &str) -> bool {
 fn create_follows_docker_machines_sequence_and_rolls_back_a_vm_that_dies() {
     let fake = FakeVBox::new();
     let b = Berth::new();
-    let o = fake.create(&b, &[("FAKE_VBOX_BOOT", "abort")], "vb", &[]);
+    // The home folder is shared by default, as docker-machine shared /Users and C:\Users.
+    let home = tempfile::tempdir().expect("home");
+    let home_dir = home.path().display().to_string();
+    let o = fake.create(
+        &b,
+        &[("FAKE_VBOX_BOOT", "abort"), ("HOME", &home_dir)],
+        "vb",
+        &[],
+    );
     assert!(!o.status.success(), "{}", text(&o));
     assert_ne!(o.status.code(), Some(3), "not a pre-create failure");
     assert_fails_with(&o, "the VM stopped while booting", "aborted VM");
@@ -109,6 +117,8 @@ fn create_follows_docker_machines_sequence_and_rolls_back_a_vm_that_dies() {
         format!(
             "storageattach vb --storagectl SATA --port 1 --device 0 --type dvddrive --medium {dir}/seed.iso"
         ),
+        format!("sharedfolder add vb --name berth0 --hostpath {home_dir} --automount"),
+        "setextradata vb VBoxInternal2/SharedFoldersEnableSymlinksCreate/berth0 1".into(),
         "hostonlyif create".into(),
         "hostonlyif ipconfig vboxnet0 --ip 192.168.56.1 --netmask 255.255.255.0".into(),
         "modifyvm vb --nic2 hostonly --nictype2 82540EM --nicpromisc2 deny --hostonlyadapter2 vboxnet0 --cableconnected2 on --macaddress2 080027".into(),
@@ -132,6 +142,10 @@ fn create_follows_docker_machines_sequence_and_rolls_back_a_vm_that_dies() {
     assert_eq!(fake.vms(), serde_json::json!({}));
     let m = b.machine_json("vb");
     assert_eq!(m["Driver"]["IPAddress"], "192.168.56.10");
+    assert_eq!(
+        m["Driver"]["Shares"],
+        serde_json::json!([{"Host": home_dir, "Guest": home_dir}])
+    );
     // The seed gives the host-only card its fixed address (no DHCP server to go stale).
     let seed = b.machine_dir("vb").join("seed.iso");
     assert!(file_has(&seed, "addresses: [192.168.56.10/24]"));
@@ -235,7 +249,7 @@ fn vtx_missing_is_explained_and_an_existing_adapter_is_reused() {
         ("FAKE_VBOX_BOOT", "vtx"),
         ("FAKE_VBOX_HOSTONLY", "vboxnet7=192.168.56.1/255.255.255.0"),
     ];
-    let o = fake.create(&b, &env, "vt", &[]);
+    let o = fake.create(&b, &env, "vt", &["--virtualbox-no-share"]);
     assert_fails_with(&o, "Unable to start the VM", "startvm failed");
     assert_fails_with(&o, "VT-x/AMD-V is off", "the hint says what to do");
     let calls = fake.calls();
@@ -247,6 +261,10 @@ fn vtx_missing_is_explained_and_an_existing_adapter_is_reused() {
             .any(|c| c.contains("--hostonlyadapter2 vboxnet7"))
     );
     position(&calls, "unregistervm --delete vt");
+    assert!(
+        !calls.iter().any(|c| c.starts_with("sharedfolder")),
+        "--virtualbox-no-share: {calls:?}"
+    );
 }
 
 #[test]

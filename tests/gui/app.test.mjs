@@ -72,6 +72,10 @@ describe('Berth desktop app', { timeout: 240000 }, () => {
     await waitFor('the empty list', async () => (await text('main')).includes('No machines yet'))
     assert.equal(await text('[data-testid=active-host]'), 'local Docker')
     assert.equal(await driver.getTitle(), 'Berth')
+    // Docker Toolbox's Quickstart: one button, sized to this computer, on the best local
+    // driver here (QEMU: the suite installs it).
+    await waitFor('the one-click local machine', async () => (await text('main')).includes('Create a local Docker machine'))
+    assert.match(await text('.quick-note'), /“default”: QEMU virtual machine, \d+ CPUs, \d+ MB/)
   })
 
   test('the tray shows the empty menu, local Docker checked', async () => {

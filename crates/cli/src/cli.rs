@@ -96,6 +96,29 @@ pub enum Cmd {
     Kill { names: Vec<String> },
     /// List machines
     Ls(LsArgs),
+    /// Mount a machine's folder here with sshfs (`-u` unmounts), as docker-machine did
+    Mount {
+        /// Unmount LOCAL_DIR
+        #[arg(short = 'u', long)]
+        unmount: bool,
+        /// NAME:PATH (for -u: LOCAL_DIR)
+        remote: String,
+        local: Option<String>,
+    },
+    /// Reach a machine's port on this computer's 127.0.0.1 through SSH, like `ssh -L`
+    /// (until Ctrl-C); for clouds and servers: local VMs publish container ports by themselves
+    PortForward {
+        name: String,
+        /// [LOCAL:]REMOTE, e.g. 8080 or 18080:80
+        ports: String,
+    },
+    /// Show a local VM's shared folders and the container ports that answer on this computer
+    Ports {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+        name: Option<String>,
+    },
     /// Install and configure Docker on machines again (driver flags update a single machine's settings)
     Provision(ProvisionArgs),
     /// Issue new TLS certificates for machines and restart their Docker daemons

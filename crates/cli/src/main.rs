@@ -25,6 +25,10 @@ use render::Renderer;
 const DEFAULT_LS_FORMAT: &str = "table {{ .Name }}\t{{ .Active }}\t{{ .DriverName}}\t{{ .State }}\t{{ .URL }}\t{{ .Swarm }}\t{{ .DockerVersion }}\t{{ .Error}}";
 
 fn main() {
+    // Started by `create`/`start` as a machine's port agent (detached, hidden argument).
+    if let Some(code) = berth_core::agent::main_if_agent() {
+        std::process::exit(code);
+    }
     let (cli, driver_opts) = cli::parse();
     let code = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -64,6 +68,126 @@ fn print_error(e: &Error) {
     if let Some(h) = e.hint() {
         let _ = writeln!(err, "Hint: {}", printable(h));
     }
+}
+
+/// `berth mount NAME:PATH DIR` through the host's sshfs, `berth mount -u DIR` through
+/// fusermount (umount on macOS).
+async fn mount(
+    berth: &Berth,
+    unmount: bool,
+    remote: &str,
+    local: Option<&str>,
+    p: &ProgressRef,
+) -> Result<i32> {
+    let missing = |program: &str, package: &str| {
+        Error::invalid(format!("{program} was not found"))
+            .with_hint(format!("install it: {package}"))
+    };
+    if unmount {
+        let dir = local.unwrap_or(remote);
+        let argv: Vec<String> = if cfg!(target_os = "macos") {
+            vec!["umount".into(), dir.into()]
+        } else if which("fusermount3") {
+            vec!["fusermount3".into(), "-u".into(), dir.into()]
+        } else if which("fusermount") {
+            vec!["fusermount".into(), "-u".into(), dir.into()]
+        } else {
+            return Err(missing(
+                "fusermount",
+                "sudo apt install fuse3 (Debian/Ubuntu)",
+            ));
+        };
+        return run_external(&argv);
+    }
+    let Some(local) = local else {
+        return Err(
+            Error::invalid("berth mount needs NAME:PATH and a local folder")
+                .with_hint("berth mount NAME:/path/in/the/machine LOCAL_DIR"),
+        );
+    };
+    if !which("sshfs") {
+        return Err(missing(
+            "sshfs",
+            "sudo apt install sshfs (Debian/Ubuntu), sudo dnf install fuse-sshfs (Fedora), macFUSE and sshfs from osxfuse.github.io (macOS)",
+        ));
+    }
+    if let Some((name, _)) = berth_core::ops::remote::split_remote(remote) {
+        berth.pin_host_key(name, p).await?;
+    }
+    let argv = berth.mount_argv(remote, local)?;
+    run_external(&argv)
+}
+
+/// `[LOCAL:]REMOTE` of `berth port-forward`.
+fn parse_forward(spec: &str) -> Result<(Option<u16>, u16)> {
+    let port = |s: &str| {
+        s.trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| {
+                Error::invalid(format!("\"{s}\" is not a port (1-65535)"))
+                    .with_hint("berth port-forward NAME [LOCAL:]REMOTE, e.g. 8080 or 18080:80")
+            })
+    };
+    match spec.split_once(':') {
+        Some((l, r)) => Ok((Some(port(l)?), port(r)?)),
+        None => Ok((None, port(spec)?)),
+    }
+}
+
+async fn port_forward(berth: &Berth, name: &str, spec: &str, p: &ProgressRef) -> Result<()> {
+    let (local, remote) = parse_forward(spec)?;
+    let forward = berth.port_forward(name, local, remote, p, |port| {
+        eprintln!(
+            "Forwarding 127.0.0.1:{port} to port {remote} of \"{}\" (Ctrl-C stops)",
+            printable(name)
+        );
+    });
+    tokio::select! {
+        r = forward => r,
+        _ = tokio::signal::ctrl_c() => Ok(()),
+    }
+}
+
+/// `berth ports`: the folders mounted in a local VM and the container ports answering here.
+async fn ports(berth: &Berth, name: &str, json: bool) -> Result<()> {
+    let w = berth.workspace(name).await?;
+    if json {
+        let text = serde_json::to_string_pretty(&w)
+            .map_err(|e| Error::io(format!("cannot print JSON: {e}")))?;
+        say(&text);
+        return Ok(());
+    }
+    if w.shares.is_empty() {
+        say("Shared folders: none");
+    } else {
+        say("Shared folders:");
+        for s in &w.shares {
+            match s.problem.as_str() {
+                "" => say(&format!("  {} -> {}", s.host, s.guest)),
+                why => say(&format!("  {} -> {} (not mounted: {why})", s.host, s.guest)),
+            }
+        }
+    }
+    if !w.agent && w.ports.is_empty() {
+        say("Published ports: none (the port agent is not running: start the machine)");
+        return Ok(());
+    }
+    if w.ports.is_empty() {
+        say("Published ports: none yet (they appear as containers publish them)");
+    } else {
+        say("Published ports:");
+        for p in &w.ports {
+            let at = format!("{}:{}/{}", p.host_ip, p.port, p.proto.as_str());
+            let who = p.containers.join(", ");
+            match p.problem.as_str() {
+                "" => say(&format!("  {at} <- {who}")),
+                why => say(&format!("  {at} <- {who} (NOT forwarded: {why})")),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Prints a line of output that carries text from a record or a host (escaped, see
@@ -169,6 +293,13 @@ async fn run(cli: Cli, driver_opts: DriverOptions) -> Result<i32> {
             return lifecycle(&berth, &store, names, Life::Restart, &renderer, &p).await;
         }
         Cmd::Ls(args) => ls(&berth, args).await?,
+        Cmd::Ports { json, name } => ports(&berth, &target(&store, name)?, json).await?,
+        Cmd::PortForward { name, ports } => port_forward(&berth, &name, &ports, &p).await?,
+        Cmd::Mount {
+            unmount,
+            remote,
+            local,
+        } => return mount(&berth, unmount, &remote, local.as_deref(), &p).await,
         Cmd::Provision(args) => {
             let names = targets(&store, args.names)?;
             if !driver_opts.0.is_empty() && names.len() != 1 {
@@ -618,4 +749,18 @@ async fn scp(
         return run_external(&argv);
     }
     native_ssh::copy(berth, src, dst, recursive).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forward_specs_are_local_and_remote_ports() {
+        assert_eq!(parse_forward("8080").unwrap(), (None, 8080));
+        assert_eq!(parse_forward("18080:80").unwrap(), (Some(18080), 80));
+        for bad in ["", "0", "x", "80:", "70000", "1:2:3"] {
+            assert!(parse_forward(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! Berth's engine: everything that is not GUI. The CLI (`crates/cli`) and the desktop app
 //! (`src-tauri`) are thin layers over [`ops::Berth`].
 
+pub mod agent;
 pub mod certs;
 pub mod child;
 pub mod cloud;

@@ -35,6 +35,10 @@ pub struct MachineView {
     pub active: bool,
     /// What the machine's driver can do: which actions the window and the tray offer.
     pub features: crate::drivers::Features,
+    /// A running local VM's published ports (with why one is not forwarded) and shared
+    /// folders (with why one is not mounted).
+    pub ports: Vec<crate::agent::ports::PortStatus>,
+    pub shares: Vec<crate::drivers::workspace::ShareStatus>,
 }
 
 impl From<&ListItem> for MachineView {
@@ -49,6 +53,8 @@ impl From<&ListItem> for MachineView {
             hint: i.hint.clone(),
             active: i.active_host,
             features: crate::drivers::registry::features(&i.driver_name),
+            ports: vec![],
+            shares: vec![],
         }
     }
 }
@@ -183,6 +189,21 @@ impl Monitor {
         }
     }
 
+    /// A machine's view with, for a running local VM, what its port agent and its last boot
+    /// wrote (files in its folder: no process or network asked).
+    fn view_with_workspace(&self, i: &ListItem) -> MachineView {
+        let mut v = MachineView::from(i);
+        let f = v.features;
+        if v.state == ViewState::Running && (f.port_forwarding || f.shared_folders) {
+            let w = crate::ops::workspace::Workspace::read_files(
+                &self.berth.store.machine_dir(&v.name),
+            );
+            v.ports = w.ports;
+            v.shares = w.shares;
+        }
+        v
+    }
+
     /// Asks for a fresh look at every machine (after an action, or a store change).
     pub fn poke(&self) {
         self.wake.notify_one();
@@ -195,7 +216,7 @@ impl Monitor {
             ..Default::default()
         };
         let views: Vec<MachineView> = match self.berth.list(&opts).await {
-            Ok(items) => items.iter().map(MachineView::from).collect(),
+            Ok(items) => items.iter().map(|i| self.view_with_workspace(i)).collect(),
             Err(e) => vec![MachineView {
                 name: "(store)".into(),
                 state: ViewState::Error,
@@ -236,11 +257,14 @@ impl Monitor {
         let me = Arc::downgrade(self);
         let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
             let Ok(ev) = res else { return };
-            // Lock files change on every CLI command without changing any machine.
-            let relevant = ev
-                .paths
-                .iter()
-                .any(|p| !p.components().any(|c| c.as_os_str() == ".locks"));
+            // Lock files change on every CLI command without changing any machine; VM logs
+            // (console, QEMU, port agent) change all the time.
+            let relevant = ev.paths.iter().any(|p| {
+                !p.components().any(|c| c.as_os_str() == ".locks")
+                    && !p
+                        .extension()
+                        .is_some_and(|e| e == "log" || e == "sock" || e == "pid")
+            });
             if relevant && let Some(m) = me.upgrade() {
                 m.poke();
             }

@@ -459,6 +459,52 @@ impl SshSession {
         Ok(())
     }
 
+    /// Serves connections to `listener` through the server: each one becomes a `direct-tcpip`
+    /// channel to `host:port` as the server sees it (what `ssh -L` does). Runs until the SSH
+    /// connection ends; a connection the server refuses (nothing on that port) is closed and
+    /// reported, the forward goes on.
+    pub async fn forward_local(
+        &self,
+        listener: tokio::net::TcpListener,
+        host: &str,
+        port: u16,
+        refused: impl Fn(String),
+    ) -> Result<()> {
+        loop {
+            let (mut inbound, peer) = tokio::select! {
+                a = listener.accept() => a.map_err(|e| Error::io(format!("cannot accept a connection: {e}")))?,
+                () = wait_closed(&self.handle) => {
+                    return Err(Error::ssh(format!("the SSH connection to {} ended", self.target.host)));
+                }
+            };
+            let channel = self
+                .handle
+                .channel_open_direct_tcpip(
+                    host,
+                    u32::from(port),
+                    peer.ip().to_string(),
+                    u32::from(peer.port()),
+                )
+                .await;
+            match channel {
+                Ok(ch) => {
+                    tokio::spawn(async move {
+                        let mut stream = ch.into_stream();
+                        let _ = inbound.set_nodelay(true);
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut stream).await;
+                    });
+                }
+                Err(e) if self.handle.is_closed() => {
+                    return Err(Error::ssh(format!(
+                        "the SSH connection to {} ended: {e}",
+                        self.target.host
+                    )));
+                }
+                Err(e) => refused(format!("{}:{port} on {}: {e}", host, self.target.host)),
+            }
+        }
+    }
+
     /// Says goodbye to the server; bounded, because a connection that went silent would
     /// otherwise hold the caller until TCP gives up.
     pub async fn close(self) {
@@ -468,6 +514,13 @@ impl SshSession {
                 .disconnect(russh::Disconnect::ByApplication, "", "en"),
         )
         .await;
+    }
+}
+
+/// Resolves when the connection has closed (checked twice a second: russh has no event).
+async fn wait_closed<H: russh::client::Handler>(h: &Handle<H>) {
+    while !h.is_closed() {
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 

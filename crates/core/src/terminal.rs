@@ -135,6 +135,25 @@ pub fn launch_for(env: Vec<(String, String)>, command: Vec<String>) -> Result<La
 }
 
 /// Starts the terminal, detached from Berth.
+/// How to open `http://localhost:PORT/` in the user's browser (a published container port:
+/// the URL is built from a number, nothing else reaches the opener).
+pub fn browser_launch(port: u16) -> Launch {
+    let url = format!("http://localhost:{port}/");
+    let (program, args) = if cfg!(target_os = "macos") {
+        ("open", vec![url])
+    } else if cfg!(windows) {
+        // `start` treats its first quoted argument as a window title.
+        ("cmd", vec!["/C".into(), "start".into(), String::new(), url])
+    } else {
+        ("xdg-open", vec![url])
+    };
+    Launch {
+        program: program.into(),
+        args,
+        env: vec![],
+    }
+}
+
 pub fn spawn(l: &Launch) -> Result<()> {
     let mut c = crate::child::command(&l.program);
     c.args(&l.args).envs(l.env.iter().map(|(k, v)| (k, v)));

@@ -94,6 +94,17 @@ pub struct CreateRequest {
     #[serde(default)]
     #[cfg_attr(test, ts(as = "Option<bool>", optional))]
     pub keep_on_failure: bool,
+    /// The one-click local machine: once created, it becomes the active host and a terminal
+    /// opens with its environment.
+    #[serde(default)]
+    #[cfg_attr(test, ts(as = "Option<bool>", optional))]
+    pub then_use_and_open: bool,
+}
+
+/// What "Create a local Docker machine" will make (or why this computer cannot).
+#[tauri::command]
+pub fn quickstart_plan() -> Res<berth_core::drivers::localvm::quickstart::QuickstartPlan> {
+    Ok(berth_core::drivers::localvm::quickstart::plan()?)
 }
 
 /// Whether `name` is a record left by a create this app started and that failed: the only
@@ -168,6 +179,7 @@ pub fn create_machine(
     request: CreateRequest,
 ) -> Res<String> {
     let replace = request.replace_failed && replaceable(&state, request.name.trim());
+    let then_use_and_open = request.then_use_and_open;
     let spec = to_spec(request);
     let job = spec.name.clone();
     let berth = state.berth.clone();
@@ -195,6 +207,23 @@ pub fn create_machine(
                 _ => {
                     failed.remove(&job2);
                 }
+            }
+        }
+        if then_use_and_open && result.is_ok() {
+            if let Err(e) = crate::switch_active(&app2, &berth, Some(&job2)).await {
+                progress.warn(format!("could not make it the active host: {e}"));
+            }
+            let cli = crate::cli_path();
+            match berth
+                .terminal_launch(&job2, false, cli.as_deref(), &progress)
+                .await
+            {
+                Ok(l) => {
+                    if let Err(e) = berth_core::terminal::spawn(&l) {
+                        progress.warn(format!("could not open a terminal: {e}"));
+                    }
+                }
+                Err(e) => progress.warn(format!("could not open a terminal: {e}")),
             }
         }
         monitor.poke();

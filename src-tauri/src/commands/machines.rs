@@ -82,3 +82,9 @@ pub async fn open_terminal(state: State<'_, AppState>, name: String, ssh: bool) 
     terminal::spawn(&launch)?;
     Ok(())
 }
+
+/// Opens a published container port (`http://localhost:PORT/`) in the user's browser.
+#[tauri::command]
+pub fn open_port(port: u16) -> Res<()> {
+    Ok(terminal::spawn(&terminal::browser_launch(port))?)
+}

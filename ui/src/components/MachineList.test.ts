@@ -38,4 +38,38 @@ describe('MachineList', () => {
     await user.click(screen.getByRole('menuitem', { name: 'Remove…' }))
     expect(p.onremove).toHaveBeenCalledWith('dev')
   })
+
+  it('shows a local VM\'s published ports (a click opens the browser) and its folders, with why one is missing', async () => {
+    const p = { ...props(), onopenport: vi.fn() }
+    const user = userEvent.setup()
+    const ports = [
+      { proto: 'tcp' as const, hostIp: '127.0.0.1', port: 8080, containers: ['web'], problem: '' },
+      { proto: 'tcp' as const, hostIp: '127.0.0.1', port: 5432, containers: ['db'], problem: 'tcp port 5432 is in use on this computer by another program' },
+      { proto: 'udp' as const, hostIp: '127.0.0.1', port: 5353, containers: ['dns'], problem: '' },
+    ]
+    const shares = [
+      { host: '/home/me', guest: '/home/me', problem: '' },
+      { host: '/data', guest: '/data', problem: 'virtiofsd was not found' },
+    ]
+    render(MachineList, { ...p, machines: [machine('vm', { driver: 'qemu', ports, shares })] })
+    await user.click(screen.getByRole('button', { name: '8080 ↗' }))
+    expect(p.onopenport).toHaveBeenCalledWith(8080)
+    expect(screen.getByText(/5432 not forwarded: tcp port 5432 is in use/)).toBeInTheDocument()
+    expect(screen.getByText('5353/udp')).toBeInTheDocument()
+    expect(screen.getByText(/📁 \/home\/me$/)).toBeInTheDocument()
+    expect(screen.getByText(/\/data not mounted: virtiofsd was not found/)).toBeInTheDocument()
+  })
+
+  it('offers one button for a local machine when there is none, or says why it cannot', async () => {
+    const p = { ...props(), onquickstart: vi.fn() }
+    const user = userEvent.setup()
+    const { unmount } = render(MachineList, { ...p, machines: [], quickstart: { summary: 'QEMU virtual machine, 1 CPUs, 4096 MB' } })
+    expect(screen.getByText(/QEMU virtual machine, 1 CPUs, 4096 MB/)).toBeInTheDocument()
+    await user.click(screen.getByRole('button', { name: 'Create a local Docker machine' }))
+    expect(p.onquickstart).toHaveBeenCalled()
+    unmount()
+    render(MachineList, { ...p, machines: [], quickstart: { problem: 'this computer has no local VM driver ready to use', hint: 'install QEMU' } })
+    expect(screen.queryByRole('button', { name: 'Create a local Docker machine' })).toBeNull()
+    expect(screen.getByText(/no local VM driver ready to use \(install QEMU\)/)).toBeInTheDocument()
+  })
 })

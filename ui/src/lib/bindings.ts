@@ -6,7 +6,12 @@ export type MachineView = { name: string, driver: string, state: ViewState, url:
 /**
  * What the machine's driver can do: which actions the window and the tray offer.
  */
-features: Features, };
+features: Features, 
+/**
+ * A running local VM's published ports (with why one is not forwarded) and shared
+ * folders (with why one is not mounted).
+ */
+ports: Array<PortStatus>, shares: Array<ShareStatus>, };
 export type ViewState = "" | "Running" | "Paused" | "Saved" | "Stopped" | "Stopping" | "Starting" | "Error" | "Timeout" | "Not Found" | "Creating" | "Checking";
 export type Features = { 
 /**
@@ -45,6 +50,30 @@ sharedFolders: boolean,
  * CPUs, memory or disk can change after create.
  */
 resize: boolean, };
+export type PortStatus = { proto: Proto, 
+/**
+ * Where it answers on this computer (127.0.0.1, or 0.0.0.0 for a machine on the LAN).
+ */
+hostIp: string, port: number, 
+/**
+ * The containers that publish it (names).
+ */
+containers: Array<string>, 
+/**
+ * Empty when it answers; else why not (the port is taken on this computer, …).
+ */
+problem: string, };
+export type Proto = "tcp" | "udp";
+export type ShareStatus = { host: string, guest: string, 
+/**
+ * Empty when mounted; else why not.
+ */
+problem: string, };
+export type QuickstartPlan = { name: string, driver: string, options: { [key in string]: OptionValue }, 
+/**
+ * "QEMU virtual machine, 2 CPUs, 4096 MB", for the button's caption.
+ */
+summary: string, };
 export type RestartKind = "machine" | "engine" | "unsupported";
 export type OptionKind = "string" | "int" | "bool" | "stringlist" | "path" | "secret" | "account";
 export type OptionSpec = { 
@@ -96,7 +125,12 @@ export type CreateRequest = { name: string, driver: string, options: { [key in s
 /**
  * The wizard retries after a failed create of this name: its Error record is replaced.
  */
-replaceFailed?: boolean, keepOnFailure?: boolean, };
+replaceFailed?: boolean, keepOnFailure?: boolean, 
+/**
+ * The one-click local machine: once created, it becomes the active host and a terminal
+ * opens with its environment.
+ */
+thenUseAndOpen?: boolean, };
 export type Event = { "type": "step", id: string, title: string, } | { "type": "log", line: string, } | { "type": "debug", line: string, } | { "type": "warn", line: string, };
 export type JobProgress = { job: string, event: Event, };
 export type JobDone = { job: string, ok: boolean, message: string, hint: string | null, };
@@ -151,11 +185,13 @@ export const commands = {
   validateCreate: (request: CreateRequest) => invoke<void>('validate_create', { request }),
   createMachine: (request: CreateRequest) => invoke<string>('create_machine', { request }),
   cancelCreate: (name: string) => invoke<void>('cancel_create', { name }),
+  quickstartPlan: () => invoke<QuickstartPlan>('quickstart_plan'),
   machineAction: (name: string, action: MachineAction) => invoke<void>('machine_action', { name, action }),
   removeMachine: (name: string, force: boolean) => invoke<void>('remove_machine', { name, force }),
   useMachine: (name: string | null) => invoke<void>('use_machine', { name }),
   envCommand: (name: string) => invoke<string>('env_command', { name }),
   openTerminal: (name: string, ssh: boolean) => invoke<void>('open_terminal', { name, ssh }),
+  openPort: (port: number) => invoke<void>('open_port', { port }),
   getSettings: () => invoke<Settings>('get_settings'),
   setSettings: (settings: Settings) => invoke<Settings>('set_settings', { settings }),
   profilesPreview: () => invoke<Array<ProfileFile>>('profiles_preview'),

@@ -49,7 +49,7 @@ export const amazonec2: DriverCard = {
 
 export function machine(name: string, over: Partial<MachineView> = {}): MachineView {
   const driver = over.driver ?? 'generic'
-  return { name, driver, state: 'Running', url: `tcp://10.0.0.2:2376`, dockerVersion: '20.10.24', error: '', hint: '', active: false, features: features[driver] ?? none, ...over }
+  return { name, driver, state: 'Running', url: `tcp://10.0.0.2:2376`, dockerVersion: '20.10.24', error: '', hint: '', active: false, features: features[driver] ?? none, ports: [], shares: [], ...over }
 }
 
 export function fakeApi() {
@@ -66,6 +66,8 @@ export function fakeApi() {
     validateCreate: vi.fn(async () => undefined),
     createMachine: vi.fn(async (r: { name: string }) => r.name),
     cancelCreate: vi.fn(async () => undefined),
+    quickstartPlan: vi.fn(async () => ({ name: 'default', driver: 'qemu', options: { 'qemu-cpu-count': 1, 'qemu-memory': 4096 }, summary: 'QEMU virtual machine, 1 CPUs, 4096 MB' })),
+    openPort: vi.fn(async () => undefined),
     machineAction: vi.fn(async () => undefined),
     removeMachine: vi.fn(async () => undefined),
     useMachine: vi.fn(async () => undefined),

@@ -23,10 +23,12 @@ pub mod hyperv;
 pub mod localvm;
 pub mod none;
 pub mod options;
+pub mod portproxy;
 pub mod qemu;
 pub mod registry;
 mod support;
 pub mod virtualbox;
+pub mod workspace;
 
 pub(crate) use options::mark_advanced;
 pub use options::{DriverOptions, Listing, OptionKind, OptionSpec, OptionValue};
@@ -210,6 +212,34 @@ pub trait Driver: Send + Sync {
     /// Server certificate SANs besides the address, localhost and --tls-san values.
     fn extra_sans(&self) -> Vec<String> {
         vec![]
+    }
+
+    /// The folders of this computer the VM mounts, and how (drivers with `shared_folders`).
+    fn shares(&self) -> Vec<workspace::SharedFolder> {
+        vec![]
+    }
+    fn guest_mounts(&self) -> Vec<workspace::GuestMount> {
+        vec![]
+    }
+    /// Why the shares are not mounted this time (a helper program missing), if they are not.
+    fn share_problem(&self) -> Option<String> {
+        None
+    }
+    /// Container ports may be published on all of this computer's addresses (the machine
+    /// opted in), not only on 127.0.0.1.
+    fn ports_on_lan(&self) -> bool {
+        false
+    }
+    /// Makes the VM's `port` answer on this computer (drivers with `port_forwarding`). An
+    /// error says why it could not (the port is taken): the port agent reports it.
+    async fn forward_port(&self, _port: &workspace::PortSpec) -> Result<()> {
+        Err(Error::invalid(format!(
+            "the {} driver does not forward ports",
+            self.name()
+        )))
+    }
+    async fn unforward_port(&self, _port: &workspace::PortSpec) -> Result<()> {
+        Ok(())
     }
 
     /// Checks that can fail before anything is created (exit code 3 in the CLI).

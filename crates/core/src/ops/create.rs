@@ -162,6 +162,7 @@ impl Berth {
                         );
                     } else {
                         progress.step("rollback", "Removing what was created");
+                        self.close_workspace(&spec.name).await;
                         if let Err(re) = driver
                             .remove(&self.ctx(&spec.name, &dir, progress.as_ref()))
                             .await
@@ -198,11 +199,12 @@ impl Berth {
         m.driver = driver.config()?;
         self.store.save(m)?;
         if driver.features().provisions {
-            self.provision_with(m, driver, Mode::Full, progress).await
+            self.provision_with(m, driver, Mode::Full, progress).await?;
         } else {
             // `none`: no server to configure; give the machine a client certificate set.
             certs::install_machine_certs(&self.store, &name, &["localhost".to_string()])?;
-            Ok(())
         }
+        self.open_workspace(m, driver, progress).await;
+        Ok(())
     }
 }

@@ -106,6 +106,7 @@ impl Berth {
         }
         let dir = self.store.machine_dir(name);
         let ctx = self.ctx(name, &dir, progress.as_ref());
+        self.close_workspace(name).await;
         if kill {
             progress.step("kill", format!("Killing \"{name}\""));
             d.kill(&ctx).await?;
@@ -146,6 +147,8 @@ impl Berth {
             RestartKind::Machine => {
                 progress.step("restart", format!("Restarting \"{name}\""));
                 let ctx = self.ctx(name, &dir, progress.as_ref());
+                // The new VM gets a new agent (the old one's forwards go with the old VM).
+                self.close_workspace(name).await;
                 let booted = if d.state(Duration::from_secs(5)).await == MachineState::Running {
                     d.restart(&ctx).await
                 } else {
@@ -178,12 +181,13 @@ impl Berth {
             progress.warn(format!("{}; issuing a new one", problem.describe(&m.name)));
             self.provision_with(m, d, Mode::CertsOnly, progress).await?;
             self.store.save(m)?;
-            return Ok(());
+        } else {
+            self.repair_client_copy(&m.name, progress)?;
+            progress.step("engine", "Waiting for Docker");
+            let tls = EngineTls::from_machine_dir(&dir)?;
+            engine::wait_ready(&d.engine_url()?, &tls, ENGINE_READY).await?;
         }
-        self.repair_client_copy(&m.name, progress)?;
-        progress.step("engine", "Waiting for Docker");
-        let tls = EngineTls::from_machine_dir(&dir)?;
-        engine::wait_ready(&d.engine_url()?, &tls, ENGINE_READY).await?;
+        self.open_workspace(m, d, progress).await;
         Ok(())
     }
 

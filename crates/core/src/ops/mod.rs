@@ -19,6 +19,7 @@ pub mod list;
 mod provisioning;
 pub mod remote;
 mod remove;
+pub mod workspace;
 
 pub use create::{Cancel, cancelled_error};
 #[cfg(test)]

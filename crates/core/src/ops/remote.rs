@@ -130,6 +130,48 @@ impl Berth {
         Ok(a)
     }
 
+    /// The argv of `sshfs` mounting `NAME:PATH` on `local` (`berth mount`, as docker-machine
+    /// had): the machine's key and pinned host key, files shown as the local user's.
+    pub fn mount_argv(&self, remote: &str, local: &str) -> Result<Vec<String>> {
+        let Some((name, path)) = split_remote(remote) else {
+            return Err(Error::invalid(format!("\"{remote}\" is not NAME:PATH"))
+                .with_hint("berth mount NAME:/path/in/the/machine LOCAL_DIR"));
+        };
+        if !std::path::Path::new(local).is_dir() {
+            return Err(Error::invalid(format!("{local} is not a folder"))
+                .with_hint("make the (empty) folder to mount on first"));
+        }
+        let (_, ep) = self.ssh_endpoint(name)?;
+        let kh = self.known_hosts(name, &[&ep])?;
+        let mut a = vec!["sshfs".to_string()];
+        a.extend(common_options(&kh));
+        if let Some(key) = &ep.target.key {
+            a.extend([
+                "-o".into(),
+                "IdentitiesOnly=yes".into(),
+                "-o".into(),
+                format!("IdentityFile={}", key.display()),
+            ]);
+        }
+        a.extend([
+            "-o".into(),
+            "idmap=user".into(),
+            "-o".into(),
+            "reconnect".into(),
+        ]);
+        a.extend(["-p".into(), ep.target.port.to_string()]);
+        let host = ep.target.host.trim_start_matches('[').trim_end_matches(']');
+        let host = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host.to_string()
+        };
+        let path = if path.is_empty() { "." } else { path };
+        a.push(format!("{}@{host}:{path}", ep.target.user));
+        a.push(local.to_string());
+        Ok(a)
+    }
+
     /// The argv of `rsync` copying only the differences (`scp --delta`): the same endpoints
     /// and ssh options as `scp_argv`, passed through `-e`.
     pub fn rsync_argv(

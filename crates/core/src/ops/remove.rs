@@ -75,6 +75,7 @@ impl Berth {
             "driver",
             format!("Removing the machine ({})", driver.name()),
         );
+        self.close_workspace(name).await;
         if let Err(e) = driver
             .remove(&self.ctx(name, &dir, progress.as_ref()))
             .await

@@ -203,7 +203,12 @@ fn valid_mac(m: &str) -> bool {
 /// This driver's registry entry.
 pub const REGISTRATION: super::Registration = super::Registration {
     name: "hyperv",
-    features: crate::drivers::Features::LOCAL_VM,
+    // Ports through Berth's own proxy (Hyper-V has no NAT rules on its switches); folders not
+    // yet (no virtiofs on Windows hosts).
+    features: crate::drivers::Features {
+        port_forwarding: true,
+        ..crate::drivers::Features::LOCAL_VM
+    },
     info,
     availability: || {
         match PowerShell::find() {
@@ -226,6 +231,8 @@ pub const REGISTRATION: super::Registration = super::Registration {
 pub struct HyperV {
     cfg: HyperVConfig,
     dir: PathBuf,
+    /// Published container ports, forwarded by the port agent that holds this driver.
+    proxies: super::portproxy::Proxies,
 }
 
 impl HyperV {
@@ -271,13 +278,18 @@ impl HyperV {
                 ..Default::default()
             },
             dir: PathBuf::new(),
+            proxies: Default::default(),
         })
     }
 
     pub fn from_config(v: serde_json::Value, store_root: &Path) -> serde_json::Result<HyperV> {
         let cfg: HyperVConfig = serde_json::from_value(v)?;
         let dir = store_root.join("machines").join(&cfg.base.machine_name);
-        Ok(HyperV { cfg, dir })
+        Ok(HyperV {
+            cfg,
+            dir,
+            proxies: Default::default(),
+        })
     }
 
     fn vm(&self) -> String {
@@ -429,6 +441,21 @@ impl Driver for HyperV {
     }
     fn ssh_target(&self) -> Option<SshTarget> {
         Some(self.cfg.base.ssh_target())
+    }
+    /// To the VM's own address on the switch, from Berth's proxy (it answers there anyway;
+    /// this makes it answer on localhost too).
+    async fn forward_port(&self, p: &super::workspace::PortSpec) -> Result<()> {
+        let ip = self.address()?;
+        let target = if ip.contains(':') {
+            format!("[{ip}]:{}", p.port)
+        } else {
+            format!("{ip}:{}", p.port)
+        };
+        self.proxies.add(p, target).await
+    }
+    async fn unforward_port(&self, p: &super::workspace::PortSpec) -> Result<()> {
+        self.proxies.remove(p);
+        Ok(())
     }
 
     async fn pre_create_check(&self, _ctx: &DriverContext<'_>) -> Result<()> {

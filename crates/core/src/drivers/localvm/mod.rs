@@ -3,6 +3,7 @@
 
 pub mod host;
 pub mod image;
+pub mod quickstart;
 pub mod seed;
 
 use std::time::{Duration, Instant};

@@ -8,6 +8,7 @@ pub mod accel;
 pub mod options;
 pub mod process;
 pub mod qmp;
+pub mod shares;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use super::localvm::{image, seed};
+use super::workspace::{self, GuestMount, PortSpec, SharedFolder};
 use super::{Driver, DriverContext, MachineState};
 use crate::error::{Error, Result};
 use crate::ssh::SshTarget;
@@ -32,7 +34,11 @@ const LAUNCH_TIMEOUT: Duration = Duration::from_secs(60);
 /// This driver's registry entry.
 pub const REGISTRATION: super::Registration = super::Registration {
     name: "qemu",
-    features: crate::drivers::Features::LOCAL_VM,
+    features: crate::drivers::Features {
+        port_forwarding: true,
+        shared_folders: true,
+        ..crate::drivers::Features::LOCAL_VM
+    },
     info,
     availability: || match accel::find_qemu("") {
         Ok(_) => super::registry::always_available(),
@@ -48,6 +54,8 @@ pub const REGISTRATION: super::Registration = super::Registration {
 pub struct Qemu {
     cfg: QemuConfig,
     dir: PathBuf,
+    /// Why the last boot could not share the folders (virtiofsd missing or failing).
+    share_problem: Option<String>,
 }
 
 /// The machine type: q35 on x86-64, virt on ARM (Apple Silicon, ARM Linux).
@@ -105,13 +113,18 @@ impl Qemu {
         Ok(Qemu {
             cfg: options::from_options(name, info, o)?,
             dir: PathBuf::new(),
+            share_problem: None,
         })
     }
 
     pub fn from_config(v: serde_json::Value, store_root: &Path) -> serde_json::Result<Qemu> {
         let cfg: QemuConfig = serde_json::from_value(v)?;
         let dir = store_root.join("machines").join(&cfg.base.machine_name);
-        Ok(Qemu { cfg, dir })
+        Ok(Qemu {
+            cfg,
+            dir,
+            share_problem: None,
+        })
     }
 
     fn disk(&self) -> PathBuf {
@@ -247,7 +260,7 @@ impl Qemu {
         Ok(())
     }
 
-    fn qemu_args(&self, qmp_socket: &Path) -> Vec<String> {
+    fn qemu_args(&self, qmp_socket: &Path, share_sockets: &[PathBuf]) -> Vec<String> {
         let c = &self.cfg;
         // QEMU splits option values at commas; a comma in a path is written twice.
         let path = |p: PathBuf| p.display().to_string().replace(',', ",,");
@@ -299,6 +312,7 @@ impl Qemu {
             "-qmp".into(),
             qmp::qemu_arg(qmp_socket),
         ];
+        a.extend(shares::qemu_args(share_sockets, c.memory_mb));
         if c.kernel.is_empty()
             && let Some(fw) = arm_firmware()
         {
@@ -327,9 +341,11 @@ impl Qemu {
         let socket = self.qmp_socket()?;
         // A socket left by a QEMU that did not exit cleanly.
         let _ = std::fs::remove_file(&socket);
+        let share_sockets = self.launch_shares(ctx).await;
         let mut cmd = crate::child::background(qemu);
         // Not the user's working directory: QEMU would keep it busy for the VM's life.
-        cmd.args(self.qemu_args(&socket)).current_dir(&self.dir);
+        cmd.args(self.qemu_args(&socket, &share_sockets))
+            .current_dir(&self.dir);
         // Reaped by a thread however this ends, a cancelled create included.
         let mut child = process::Launched::new(process::spawn(cmd, &self.qemu_log())?);
         let pid = child.id().to_string();
@@ -349,6 +365,24 @@ impl Qemu {
             self.cfg.engine_port
         ));
         self.wait_sshd(ctx).await
+    }
+
+    /// The virtiofs daemons for the shared folders; none (and a warning) when they cannot run:
+    /// a VM without the user's folders is still a working machine.
+    async fn launch_shares(&mut self, ctx: &DriverContext<'_>) -> Vec<PathBuf> {
+        self.share_problem = None;
+        if self.cfg.shares.is_empty() {
+            return vec![];
+        }
+        match shares::launch(&self.dir, &self.cfg.shares).await {
+            Ok(sockets) => sockets,
+            Err(e) => {
+                ctx.progress
+                    .warn(format!("Folders are not shared: {}", e.message()));
+                self.share_problem = Some(e.message().to_string());
+                vec![]
+            }
+        }
     }
 
     /// Waits until QEMU runs this VM (QMP answers with its name and `running`), or says why
@@ -424,6 +458,13 @@ impl Qemu {
     }
 
     async fn power_off(&mut self, ctx: &DriverContext<'_>, clean: bool) -> Result<()> {
+        let r = self.power_off_qemu(ctx, clean).await;
+        // virtiofsd ends with QEMU's socket; one left by a QEMU that failed to start does not.
+        shares::stop_all(&self.dir).await;
+        r
+    }
+
+    async fn power_off_qemu(&mut self, ctx: &DriverContext<'_>, clean: bool) -> Result<()> {
         let Some(pid) = self.pid().await else {
             return Ok(());
         };
@@ -471,6 +512,60 @@ impl Driver for Qemu {
     }
     fn ssh_target(&self) -> Option<SshTarget> {
         Some(self.cfg.base.ssh_target())
+    }
+    fn shares(&self) -> Vec<SharedFolder> {
+        self.cfg.shares.clone()
+    }
+    fn share_problem(&self) -> Option<String> {
+        self.share_problem.clone()
+    }
+    fn guest_mounts(&self) -> Vec<GuestMount> {
+        if self.share_problem.is_some() {
+            return vec![];
+        }
+        shares::guest_mounts(&self.cfg.shares)
+    }
+    fn ports_on_lan(&self) -> bool {
+        self.cfg.publish_lan
+    }
+    /// A rule on QEMU's user network, added while the VM runs (QMP carries the monitor
+    /// command): QEMU itself listens on this computer, TCP and UDP alike.
+    async fn forward_port(&self, p: &PortSpec) -> Result<()> {
+        workspace::host_port_free(p)?;
+        let rule = format!("{}:{}:{}-:{}", p.proto.as_str(), p.host_ip, p.port, p.port);
+        let out = self
+            .qmp()
+            .await?
+            .human(&format!("hostfwd_add net0 {rule}"), QMP_TIMEOUT)
+            .await?;
+        if out.trim().is_empty() {
+            Ok(())
+        } else {
+            Err(Error::driver(format!("QEMU: {}", out.trim())))
+        }
+    }
+    /// libslirp removes the first socket bound to the port, which may be a connection made
+    /// through the forward rather than its listener: removed again until the port is free
+    /// here (or QEMU has nothing left on it).
+    async fn unforward_port(&self, p: &PortSpec) -> Result<()> {
+        let rule = format!("{}:{}:{}", p.proto.as_str(), p.host_ip, p.port);
+        let mut qmp = self.qmp().await?;
+        for _ in 0..64 {
+            let out = qmp
+                .human(&format!("hostfwd_remove net0 {rule}"), QMP_TIMEOUT)
+                .await?;
+            if out.contains("not found") || workspace::host_port_free(p).is_ok() {
+                return Ok(());
+            }
+            if !out.contains("removed") {
+                return Err(Error::driver(format!("QEMU: {}", out.trim())));
+            }
+        }
+        Err(Error::driver(format!(
+            "QEMU still holds {} port {} after removing its forward",
+            p.proto.as_str(),
+            p.port
+        )))
     }
 
     async fn pre_create_check(&self, ctx: &DriverContext<'_>) -> Result<()> {

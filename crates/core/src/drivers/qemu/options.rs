@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::drivers::OptionSpec;
 use crate::drivers::cloud::BaseFields;
 use crate::drivers::localvm::image::{Checksum, DEFAULT_IMAGE_URL};
+use crate::drivers::workspace::{self, SharedFolder};
 use crate::drivers::{DriverInfo, DriverKind, DriverOptions, OptionKind};
 use crate::error::{Error, Result};
 
@@ -78,6 +79,16 @@ pub fn info() -> DriverInfo {
 .label("QEMU binary")
 .help("qemu-system-* to use (default: from PATH)")
 .env("QEMU_BINARY"),
+            OptionSpec::new("qemu-share-folder", StringList)
+.label("Shared folders")
+.help("a folder of this computer to mount in the VM, HOST[:GUEST] (repeatable; default: your home folder at the same path)")
+.placeholder("/home/me/src:/src"),
+            OptionSpec::new("qemu-no-share", Bool)
+.label("No shared folders")
+.help("do not mount your home folder (or any folder) in the VM"),
+            OptionSpec::new("qemu-publish-lan", Bool)
+.label("Ports on the network")
+.help("published container ports answer on all of this computer's addresses (reachable from your network), not only on 127.0.0.1"),
             OptionSpec::new("qemu-restrict-network", Bool)
 .label("No outbound network")
 .help("the VM reaches nothing outside (only its forwarded SSH and Docker ports are open)"),
@@ -90,6 +101,8 @@ pub fn info() -> DriverInfo {
             "qemu-memory",
             "qemu-disk-size",
             "qemu-image",
+            "qemu-share-folder",
+            "qemu-no-share",
         ],
     );
     info
@@ -135,6 +148,11 @@ pub struct QemuConfig {
     pub restrict_network: bool,
     #[serde(rename = "InstanceID", default)]
     pub instance_id: String,
+    /// Folders of this computer mounted in the VM (none for machines made before shares).
+    #[serde(rename = "Shares", default)]
+    pub shares: Vec<SharedFolder>,
+    #[serde(rename = "PublishLan", default)]
+    pub publish_lan: bool,
 }
 
 pub fn from_options(name: &str, info: &DriverInfo, o: &DriverOptions) -> Result<QemuConfig> {
@@ -195,6 +213,12 @@ pub fn from_options(name: &str, info: &DriverInfo, o: &DriverOptions) -> Result<
         accel_wanted: accel,
         qemu_binary: o.path(info, "qemu-binary")?,
         restrict_network: o.bool(info, "qemu-restrict-network")?,
+        shares: workspace::shares_from_flags(
+            "qemu-share-folder",
+            &o.list("qemu-share-folder"),
+            o.bool(info, "qemu-no-share")?,
+        )?,
+        publish_lan: o.bool(info, "qemu-publish-lan")?,
         ..Default::default()
     })
 }

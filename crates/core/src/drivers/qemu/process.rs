@@ -10,16 +10,26 @@ use crate::error::{Error, Result};
 
 /// Starts `cmd` detached, stdout and stderr to `log` (truncated). A std `Command` is fine in
 /// async code here: spawning does not wait, and a thread (not the runtime) reaps QEMU.
-pub fn spawn(mut cmd: Command, log: &Path) -> Result<Child> {
+pub fn spawn(cmd: Command, log: &Path) -> Result<Child> {
+    spawn_named(cmd, log, "QEMU")
+}
+
+/// `spawn` for QEMU's helpers (virtiofsd): `what` names it in an error.
+pub fn spawn_named(cmd: Command, log: &Path, what: &str) -> Result<Child> {
     let out = std::fs::File::create(log)
         .map_err(|e| Error::io(format!("cannot write {}: {e}", log.display())))?;
+    spawn_to(cmd, out, what)
+}
+
+/// `spawn` with output to an open file (the port agent appends to its log).
+pub fn spawn_to(mut cmd: Command, out: std::fs::File, what: &str) -> Result<Child> {
     let err = out
         .try_clone()
-        .map_err(|e| Error::io(format!("cannot write {}: {e}", log.display())))?;
+        .map_err(|e| Error::io(format!("cannot write the log of {what}: {e}")))?;
     cmd.stdin(Stdio::null()).stdout(out).stderr(err);
     detach(&mut cmd);
     cmd.spawn()
-        .map_err(|e| Error::driver(format!("cannot start QEMU: {e}")))
+        .map_err(|e| Error::driver(format!("cannot start {what}: {e}")))
 }
 
 #[cfg(unix)]
@@ -97,13 +107,22 @@ impl Drop for Launched {
 /// not answer, a qemu-system process of that PID will do. Async: outside Linux it asks a
 /// program (ps, PowerShell), which must not block the runtime.
 pub async fn alive(pid: u32, disk: &Path) -> bool {
+    runs_with(pid, &disk.to_string_lossy(), true).await
+}
+
+/// Whether process `pid` is alive and its command line contains `marker` (a path only it
+/// has). `qemu_fallback`: on Windows, a qemu-system process of that PID will do when
+/// PowerShell does not answer.
+pub async fn runs_with(pid: u32, marker: &str, qemu_fallback: bool) -> bool {
+    #[cfg(unix)]
+    let _ = qemu_fallback;
     if pid <= 1 || pid > i32::MAX as u32 {
         return false;
     }
     #[cfg(target_os = "linux")]
     {
         std::fs::read(format!("/proc/{pid}/cmdline"))
-            .map(|c| String::from_utf8_lossy(&c).contains(&*disk.to_string_lossy()))
+            .map(|c| String::from_utf8_lossy(&c).contains(marker))
             .unwrap_or(false)
     }
     #[cfg(all(unix, not(target_os = "linux")))]
@@ -112,7 +131,7 @@ pub async fn alive(pid: u32, disk: &Path) -> bool {
             .args(["-o", "command=", "-p", &pid.to_string()])
             .output()
             .await
-            .map(|o| String::from_utf8_lossy(&o.stdout).contains(&*disk.to_string_lossy()))
+            .map(|o| String::from_utf8_lossy(&o.stdout).contains(marker))
             .unwrap_or(false)
     }
     #[cfg(not(unix))]
@@ -129,7 +148,10 @@ pub async fn alive(pid: u32, disk: &Path) -> bool {
             && o.status.success()
         {
             // Empty: no such process.
-            return String::from_utf8_lossy(&o.stdout).contains(&*disk.to_string_lossy());
+            return String::from_utf8_lossy(&o.stdout).contains(marker);
+        }
+        if !qemu_fallback {
+            return false;
         }
         crate::child::async_background("tasklist")
             .args(["/FI", &format!("PID eq {pid}"), "/FO", "CSV", "/NH"])

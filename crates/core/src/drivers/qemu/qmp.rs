@@ -41,15 +41,24 @@ pub fn socket_path(machine_dir: &Path) -> Result<PathBuf> {
     socket_path_in(machine_dir, &Bases::from_env())
 }
 
+/// The same rule for the VM's other sockets (`stem`.sock: the virtiofs daemons').
+pub fn named_socket_path(machine_dir: &Path, stem: &str) -> Result<PathBuf> {
+    named_socket_path_in(machine_dir, stem, &Bases::from_env())
+}
+
 fn socket_path_in(machine_dir: &Path, bases: &Bases) -> Result<PathBuf> {
-    let own = machine_dir.join("qmp.sock");
+    named_socket_path_in(machine_dir, "qmp", bases)
+}
+
+fn named_socket_path_in(machine_dir: &Path, stem: &str, bases: &Bases) -> Result<PathBuf> {
+    let own = machine_dir.join(format!("{stem}.sock"));
     if fits(&own) {
         return Ok(own);
     }
     use sha2::Digest;
     let h = sha2::Sha256::digest(machine_dir.to_string_lossy().as_bytes());
     let tag: String = h.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    let socket = private_dir(bases)?.join(format!("qmp-{tag}.sock"));
+    let socket = private_dir(bases)?.join(format!("{stem}-{tag}.sock"));
     if !fits(&socket) {
         return Err(Error::io(format!(
             "no place for the VM's control socket: {} is too long a path for a socket",
@@ -327,6 +336,19 @@ impl Qmp {
                 ));
             }
         }
+    }
+
+    /// Runs a human monitor (HMP) command; its output (empty on success for most commands,
+    /// the reason otherwise: `hostfwd_add` has no QMP equivalent).
+    pub async fn human(&mut self, command_line: &str, timeout: Duration) -> Result<String> {
+        let r = self
+            .execute(
+                "human-monitor-command",
+                Some(json!({ "command-line": command_line })),
+                timeout,
+            )
+            .await?;
+        Ok(r.as_str().unwrap_or_default().to_string())
     }
 
     /// `running`, `paused`, `shutdown`, … (QEMU's RunState).

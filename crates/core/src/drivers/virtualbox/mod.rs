@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use super::localvm::{image, seed};
+use super::workspace::{self, GuestMount, PortSpec, SharedFolder};
 use super::{Driver, DriverContext, MachineState};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ssh::SshTarget;
@@ -29,7 +30,11 @@ const FIRST_GUEST: u32 = 10;
 /// This driver's registry entry.
 pub const REGISTRATION: super::Registration = super::Registration {
     name: "virtualbox",
-    features: crate::drivers::Features::LOCAL_VM,
+    features: crate::drivers::Features {
+        port_forwarding: true,
+        shared_folders: true,
+        ..crate::drivers::Features::LOCAL_VM
+    },
     info,
     availability: || match vbox::find() {
         Ok(_) => super::registry::always_available(),
@@ -48,6 +53,11 @@ pub struct VirtualBox {
 }
 
 /// A VirtualBox MAC (Oracle's 08:00:27 prefix), as VBoxManage writes it: 12 hex digits.
+/// The VirtualBox shared folder name of share `i` (what vboxsf mounts in the guest).
+fn share_name(i: usize) -> String {
+    format!("berth{i}")
+}
+
 fn random_mac() -> String {
     let r: [u8; 3] = rand::random();
     format!("080027{:02X}{:02X}{:02X}", r[0], r[1], r[2])
@@ -310,6 +320,28 @@ impl VirtualBox {
             &seed,
         ])
         .await?;
+        // docker-machine's shared folders: named, automounted, symlinks allowed in them.
+        for (i, share) in self.cfg.shares.iter().enumerate() {
+            let tag = share_name(i);
+            vbox.run(&[
+                "sharedfolder",
+                "add",
+                n,
+                "--name",
+                &tag,
+                "--hostpath",
+                &share.host,
+                "--automount",
+            ])
+            .await?;
+            vbox.run(&[
+                "setextradata",
+                n,
+                &format!("VBoxInternal2/SharedFoldersEnableSymlinksCreate/{tag}"),
+                "1",
+            ])
+            .await?;
+        }
         Ok(())
     }
 
@@ -452,6 +484,55 @@ impl Driver for VirtualBox {
         let mut t = self.cfg.base.ssh_target();
         t.host = "127.0.0.1".into();
         Some(t)
+    }
+    fn shares(&self) -> Vec<SharedFolder> {
+        self.cfg.shares.clone()
+    }
+    /// vboxsf needs the guest's VirtualBox module (in mainline Linux since 5.6; Debian's
+    /// cloud kernel lacks it, the generic one has it).
+    fn guest_mounts(&self) -> Vec<GuestMount> {
+        self.cfg
+            .shares
+            .iter()
+            .enumerate()
+            .map(|(i, s)| GuestMount {
+                fstype: "vboxsf",
+                source: share_name(i),
+                target: s.guest.clone(),
+                options: String::new(),
+            })
+            .collect()
+    }
+    fn ports_on_lan(&self) -> bool {
+        self.cfg.publish_lan
+    }
+    /// A NAT rule on the VM's first adapter, changed while it runs (`controlvm natpf1`).
+    async fn forward_port(&self, p: &PortSpec) -> Result<()> {
+        workspace::host_port_free(p)?;
+        let rule = format!(
+            "{},{},{},{},,{}",
+            p.rule_name(),
+            p.proto.as_str(),
+            p.host_ip,
+            p.port,
+            p.port
+        );
+        VBox::new()?
+            .run(&["controlvm", self.vm_name(), "natpf1", &rule])
+            .await
+            .map(|_| ())
+    }
+    async fn unforward_port(&self, p: &PortSpec) -> Result<()> {
+        VBox::new()?
+            .run(&[
+                "controlvm",
+                self.vm_name(),
+                "natpf1",
+                "delete",
+                &p.rule_name(),
+            ])
+            .await
+            .map(|_| ())
     }
 
     async fn pre_create_check(&self, _ctx: &DriverContext<'_>) -> Result<()> {

@@ -93,6 +93,18 @@ pub fn info() -> DriverInfo {
                 .label("Skip the VT-x check")
                 .help("do not check for hardware virtualisation first")
                 .env("VIRTUALBOX_NO_VTX_CHECK"),
+            OptionSpec::new("virtualbox-share-folder", StringList)
+                .label("Shared folders")
+                .help("a folder of this computer to mount in the VM, HOST[:GUEST] (repeatable; default: your home folder at the same path, C:\\Users as /c/Users on Windows)")
+                .placeholder("/home/me/src:/src")
+                .env("VIRTUALBOX_SHARE_FOLDER"),
+            OptionSpec::new("virtualbox-no-share", Bool)
+                .label("No shared folders")
+                .help("do not mount your home folder (or any folder) in the VM")
+                .env("VIRTUALBOX_NO_SHARE"),
+            OptionSpec::new("virtualbox-publish-lan", Bool)
+                .label("Ports on the network")
+                .help("published container ports answer on all of this computer's addresses (reachable from your network), not only on 127.0.0.1"),
             OptionSpec::new("virtualbox-ssh-user", String)
                 .label("SSH user")
                 .help("the user cloud-init makes for Berth")
@@ -106,6 +118,8 @@ pub fn info() -> DriverInfo {
             "virtualbox-memory",
             "virtualbox-disk-size",
             "virtualbox-image",
+            "virtualbox-share-folder",
+            "virtualbox-no-share",
         ],
     );
     info
@@ -148,6 +162,12 @@ pub struct VBoxConfig {
     /// Berth registered the VM (rm and rollback touch no VM Berth did not make).
     #[serde(rename = "VMCreated", default)]
     pub vm_created: bool,
+    /// Folders of this computer shared with the VM (VirtualBox shared folders, mounted with
+    /// vboxsf).
+    #[serde(rename = "Shares", default)]
+    pub shares: Vec<crate::drivers::workspace::SharedFolder>,
+    #[serde(rename = "PublishLan", default)]
+    pub publish_lan: bool,
 }
 
 /// `a.b.c.d/n` → (address, prefix), the address not being the network's own.
@@ -224,6 +244,12 @@ pub fn from_options(name: &str, info: &DriverInfo, o: &DriverOptions) -> Result<
         nat_nic_type: o.choice(info, "virtualbox-nat-nictype")?,
         ui_type: o.choice(info, "virtualbox-ui-type")?,
         no_vtx_check: o.bool(info, "virtualbox-no-vtx-check")?,
+        shares: crate::drivers::workspace::shares_from_flags(
+            "virtualbox-share-folder",
+            &o.list("virtualbox-share-folder"),
+            o.bool(info, "virtualbox-no-share")?,
+        )?,
+        publish_lan: o.bool(info, "virtualbox-publish-lan")?,
         ..Default::default()
     })
 }
