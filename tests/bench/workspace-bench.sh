@@ -7,10 +7,12 @@
 # - throughput of SIZE_MB (default 1024) MiB read through the forwarded port;
 # - the shared folder (virtiofs) next to the VM's own disk: sequential read of SIZE_MB MiB
 #   (caches dropped first), `find` over 10 000 files, writing 1 000 small files.
-# Needs root (the image build). Usage: [BERTH=path/to/berth] [SIZE_MB=N] tests/bench/workspace-bench.sh
+# Needs root (the image build).
+# Usage: [BERTH=path/to/berth] [SIZE_MB=N] [PARTS=ports,transfer,folders] tests/bench/workspace-bench.sh
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 SIZE_MB=${SIZE_MB:-1024}
+PARTS=${PARTS:-ports,transfer,folders}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/berth/target}
 if [ -z "${BERTH:-}" ]; then
   cargo build --release -q -p berth --manifest-path "$ROOT/Cargo.toml"
@@ -49,6 +51,7 @@ cp /bin/busybox "$WORK/rootfs/bin/" && ln -s busybox "$WORK/rootfs/bin/sh"
 tar -cf "$WORK/bb.tar" -C "$WORK/rootfs" . && docker import "$WORK/bb.tar" bb >/dev/null
 echo "accelerator: $accel"
 
+if [[ $PARTS == *ports* ]]; then
 lat=(); rel=()
 for i in 1 2 3 4 5; do
   port=$(free_port)
@@ -71,6 +74,9 @@ rss=$(awk '/VmRSS/ { print $2 }' "/proc/$agent/status")
 a=$(ticks); sleep 30; b=$(ticks)
 echo "port agent idle: $(( (b - a) * 1000 / $(getconf CLK_TCK) )) ms of CPU in 30 s ($(awk -v t="$((b - a))" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz / 30 * 100 }') %), RSS $((rss / 1024)) MiB"
 
+fi
+
+if [[ $PARTS == *transfer* ]]; then
 port=$(free_port)
 docker run -d --name bulk -p "$port:80" bb sh -c "busybox mkdir -p /w && busybox dd if=/dev/zero of=/w/big bs=1M count=$SIZE_MB 2>/dev/null && exec busybox httpd -f -p 80 -h /w" >/dev/null
 until curl -s -o /dev/null -r 0-0 -f "127.0.0.1:$port/big"; do sleep 0.2; done
@@ -78,31 +84,36 @@ read -r got secs < <(curl -s -o /dev/null -w '%{size_download} %{time_total}\n' 
 docker rm -f bulk >/dev/null
 echo "through the forward (HTTP from a container): $((got / 1048576)) MiB in $secs s = $(awk -v b="$got" -v s="$secs" 'BEGIN { printf "%.0f", b / 1048576 / s }') MiB/s"
 
+fi
+
+if [[ $PARTS == *folders* ]]; then
 # The folders: the same work on the share and on the VM's own disk, timed inside the VM.
 SHARE="$HOMEDIR/bench"
 mkdir -p "$SHARE/tree"
 dd if=/dev/urandom of="$SHARE/big" bs=1M count="$SIZE_MB" status=none
 python3 -c 'import sys; [open(f"{sys.argv[1]}/f{i:05}", "w").write("x") for i in range(10000)]' "$SHARE/tree"
 # The script reaches the VM through the share itself.
-cat > "$SHARE/measure.sh" <<EOF
+cat > "$SHARE/measure.sh" <<'EOF'
+# $1: the shared folder, as the VM sees it (the same path).
 set -e
 mkdir -p /var/tmp/bench
-cp -r "$SHARE/tree" /var/tmp/bench/tree && cp "$SHARE/big" /var/tmp/bench/big
-t() { s=\$(date +%s%N); eval "\$2" >/dev/null; echo "\$1 \$3 \$(( (\$(date +%s%N) - s) / 1000000 ))"; }
-for where in "$SHARE" /var/tmp/bench; do
-  sync; echo 3 | sudo tee /proc/sys/vm/drop_caches >/dev/null
-  t read "dd if=\$where/big of=/dev/null bs=1M" "\$where"
-  t find "find \$where/tree -type f | wc -l" "\$where"
-  mkdir -p "\$where/small"
-  t write "for i in \$(seq 1000); do echo x > \$where/small/f\$i; done; sync" "\$where"
+cp -r "$1/tree" /var/tmp/bench/tree && cp "$1/big" /var/tmp/bench/big
+t() { local s; s=$(date +%s%N); eval "$2" >/dev/null 2>&1; echo "$1 $where $(( ($(date +%s%N) - s) / 1000000 ))"; }
+for where in "$1" /var/tmp/bench; do
+  sync; echo 3 > /proc/sys/vm/drop_caches
+  t read 'dd if="$where/big" of=/dev/null bs=1M'
+  t find 'find "$where/tree" -type f | wc -l'
+  mkdir -p "$where/small"
+  t write 'for i in $(seq 1000); do echo x > "$where/small/f$i"; done; sync'
 done
 EOF
 # As root in the VM: the share is this computer's folder, owned here by whoever runs the bench.
-"$BERTH" ssh ws sudo bash "$SHARE/measure.sh" | awk -v share="$SHARE" -v mb="$SIZE_MB" '
+"$BERTH" ssh ws sudo bash "$SHARE/measure.sh" "$SHARE" | awk -v share="$SHARE" -v mb="$SIZE_MB" '
   { t[$1, ($2 == share)] = $3 }
   END {
     printf "%-32s shared folder %6d ms   VM disk %6d ms\n", "read " mb " MiB (caches dropped)", t["read", 1], t["read", 0]
     printf "%-32s shared folder %6d ms   VM disk %6d ms\n", "find over 10 000 files", t["find", 1], t["find", 0]
     printf "%-32s shared folder %6d ms   VM disk %6d ms\n", "write 1 000 small files", t["write", 1], t["write", 0]
   }'
+fi
 "$BERTH" rm -y ws >/dev/null 2>&1
