@@ -178,6 +178,15 @@ pub fn read_to_string(path: &Path) -> Result<String> {
     fs::read_to_string(path).at("read", path)
 }
 
+/// A JSON file Berth's own processes write for each other (the port agent's ports.json):
+/// missing or unreadable counts as nothing written yet.
+pub fn read_json_or_default<T: serde::de::DeserializeOwned + Default>(path: &Path) -> T {
+    fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
 /// Writes `value` as pretty JSON with a final newline, atomically (see `atomic_write`).
 pub fn write_json<T: serde::Serialize + ?Sized>(path: &Path, value: &T, mode: u32) -> Result<()> {
     let mut text = serde_json::to_string_pretty(value).map_err(|e| {

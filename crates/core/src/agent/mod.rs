@@ -57,9 +57,9 @@ pub async fn running(dir: &Path) -> Option<u32> {
         .parse()
         .ok()?;
     // A PID file outlives reboots: the process must be an agent, and this machine's.
-    let ours = process::runs_with(pid, ARG, false).await
-        && process::runs_with(pid, &dir.to_string_lossy(), false).await;
-    ours.then_some(pid)
+    process::runs_with(pid, &[ARG, &dir.to_string_lossy()], false)
+        .await
+        .then_some(pid)
 }
 
 /// Starts the machine's agent unless it runs.
@@ -107,7 +107,7 @@ pub async fn stop(dir: &Path) {
     if let Some(pid) = running(dir).await {
         process::kill(pid).await;
         for _ in 0..50 {
-            if !process::runs_with(pid, ARG, false).await {
+            if !process::runs_with(pid, &[ARG], false).await {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;

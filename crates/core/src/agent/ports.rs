@@ -47,15 +47,10 @@ pub const FILE: &str = "ports.json";
 
 impl PortsFile {
     pub fn read(dir: &Path) -> PortsFile {
-        std::fs::read(dir.join(FILE))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default()
+        crate::fsutil::read_json_or_default(&dir.join(FILE))
     }
     pub fn write(&self, dir: &Path) -> crate::Result<()> {
-        let text = serde_json::to_vec_pretty(self)
-            .map_err(|e| crate::Error::store(format!("cannot write {FILE}: {e}")))?;
-        crate::fsutil::atomic_write(&dir.join(FILE), &text, crate::fsutil::PUBLIC_MODE)
+        crate::fsutil::write_json(&dir.join(FILE), self, crate::fsutil::PUBLIC_MODE)
     }
 }
 

@@ -29,19 +29,7 @@ impl Proxies {
         }
         let listener = TcpListener::bind((spec.host_ip.as_str(), spec.port))
             .await
-            .map_err(|e| {
-                if e.kind() == std::io::ErrorKind::AddrInUse {
-                    Error::invalid(format!(
-                        "tcp port {} is in use on this computer by another program",
-                        spec.port
-                    ))
-                } else {
-                    Error::io(format!(
-                        "cannot listen on {}:{}: {e}",
-                        spec.host_ip, spec.port
-                    ))
-                }
-            })?;
+            .map_err(|e| super::workspace::bind_error(spec, &e))?;
         let task = tokio::spawn(serve(listener, target));
         if let Ok(mut l) = self.listeners.lock()
             && let Some(old) = l.insert(spec.clone(), task)

@@ -48,22 +48,25 @@ pub fn host_port_free(p: &PortSpec) -> Result<()> {
         Proto::Tcp => std::net::TcpListener::bind(addr).map(drop),
         Proto::Udp => std::net::UdpSocket::bind(addr).map(drop),
     };
-    bound.map_err(|e| {
-        if e.kind() == std::io::ErrorKind::AddrInUse {
-            Error::invalid(format!(
-                "{} port {} is in use on this computer by another program",
-                p.proto.as_str(),
-                p.port
-            ))
-        } else {
-            Error::io(format!(
-                "cannot use {} port {} on {}: {e}",
-                p.proto.as_str(),
-                p.port,
-                p.host_ip
-            ))
-        }
-    })
+    bound.map_err(|e| bind_error(p, &e))
+}
+
+/// Why `p` could not be bound on this computer (another program holding it, said plainly).
+pub fn bind_error(p: &PortSpec, e: &std::io::Error) -> Error {
+    if e.kind() == std::io::ErrorKind::AddrInUse {
+        Error::invalid(format!(
+            "{} port {} is in use on this computer by another program",
+            p.proto.as_str(),
+            p.port
+        ))
+    } else {
+        Error::io(format!(
+            "cannot use {} port {} on {}: {e}",
+            p.proto.as_str(),
+            p.port,
+            p.host_ip
+        ))
+    }
 }
 
 /// A folder of this computer mounted in the VM.
@@ -184,6 +187,26 @@ pub fn shares_from_flags(
         }
     }
     Ok(shares)
+}
+
+/// The name share `i` has between the hypervisor and the guest (a virtiofs tag, a VirtualBox
+/// shared folder's name): what the guest mounts.
+pub fn share_tag(i: usize) -> String {
+    format!("berth{i}")
+}
+
+/// The guest mounts of `shares`, each of file system type `fstype`, from its tag.
+pub fn guest_mounts(fstype: &'static str, shares: &[SharedFolder]) -> Vec<GuestMount> {
+    shares
+        .iter()
+        .enumerate()
+        .map(|(i, s)| GuestMount {
+            fstype,
+            source: share_tag(i),
+            target: s.guest.clone(),
+            options: String::new(),
+        })
+        .collect()
 }
 
 /// One mount to make in the guest after it boots.

@@ -250,11 +250,8 @@ impl Berth {
                                 probe_one(item, &m, tls, timeout, cert_dir.as_deref(), root).await;
                             // A running VM's port agent that died starts again (unless a
                             // start or stop holding the machine is about to see to it).
-                            if item.state == "Running"
-                                && !self.store.is_busy(&item.name)
-                                && let Ok(d) = drivers::load_driver(&m, root)
-                            {
-                                self.revive_agent(&item.name, d.as_ref()).await;
+                            if item.state == "Running" && !self.store.is_busy(&item.name) {
+                                self.revive_agent(&item.name, &m.driver_name).await;
                             }
                             item
                         }

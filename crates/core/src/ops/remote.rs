@@ -30,6 +30,16 @@ fn known_hosts_name(t: &SshTarget) -> String {
 }
 
 /// One `-o` pair list shared by ssh and scp.
+/// `user@host:path` as scp and sshfs take it (an IPv6 address in brackets).
+fn remote_path(ep: &SshEndpoint, path: &str) -> String {
+    let host = ep.target.host.trim_start_matches('[').trim_end_matches(']');
+    if host.contains(':') {
+        format!("{}@[{host}]:{path}", ep.target.user)
+    } else {
+        format!("{}@{host}:{path}", ep.target.user)
+    }
+}
+
 fn common_options(known_hosts: &std::path::Path) -> Vec<String> {
     let mut a = vec![];
     if cfg!(unix) {
@@ -160,14 +170,7 @@ impl Berth {
             "reconnect".into(),
         ]);
         a.extend(["-p".into(), ep.target.port.to_string()]);
-        let host = ep.target.host.trim_start_matches('[').trim_end_matches(']');
-        let host = if host.contains(':') {
-            format!("[{host}]")
-        } else {
-            host.to_string()
-        };
-        let path = if path.is_empty() { "." } else { path };
-        a.push(format!("{}@{host}:{path}", ep.target.user));
+        a.push(remote_path(&ep, if path.is_empty() { "." } else { path }));
         a.push(local.to_string());
         Ok(a)
     }
@@ -231,18 +234,7 @@ impl Berth {
                 None => Ok(arg.to_string()),
                 Some((name, path)) => {
                     let (_, ep) = self.ssh_endpoint(name)?;
-                    let host = ep
-                        .target
-                        .host
-                        .trim_start_matches('[')
-                        .trim_end_matches(']')
-                        .to_string();
-                    let host = if host.contains(':') {
-                        format!("[{host}]")
-                    } else {
-                        host
-                    };
-                    let spec = format!("{}@{}:{}", ep.target.user, host, path);
+                    let spec = remote_path(&ep, path);
                     endpoints.push((name.to_string(), ep));
                     Ok(spec)
                 }

@@ -36,10 +36,7 @@ impl Workspace {
     /// The files only (`agent` false).
     pub fn read_files(dir: &Path) -> Workspace {
         Workspace {
-            shares: std::fs::read(dir.join(SHARES_FILE))
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok())
-                .unwrap_or_default(),
+            shares: crate::fsutil::read_json_or_default(&dir.join(SHARES_FILE)),
             ports: agent::ports::PortsFile::read(dir).ports,
             agent: false,
         }
@@ -64,7 +61,11 @@ impl Berth {
                     s.host, s.problem
                 ));
             }
-            if let Err(e) = write_json(&dir.join(SHARES_FILE), &status) {
+            if let Err(e) = crate::fsutil::write_json(
+                &dir.join(SHARES_FILE),
+                &status,
+                crate::fsutil::PUBLIC_MODE,
+            ) {
                 progress.warn(format!("could not record the shared folders: {e}"));
             }
         }
@@ -176,21 +177,15 @@ impl Berth {
 
     /// Starts the port agent of a running VM whose agent died (`ls` and the app's refresh call
     /// this): it restarts without anyone having to notice.
-    pub(super) async fn revive_agent(&self, name: &str, d: &dyn Driver) {
+    pub(super) async fn revive_agent(&self, name: &str, driver_name: &str) {
         let dir = self.store.machine_dir(name);
-        if d.features().port_forwarding
+        if crate::drivers::registry::features(driver_name).port_forwarding
             && agent::running(&dir).await.is_none()
             && let Err(e) = agent::start(&dir).await
         {
             note_in_agent_log(&dir, &format!("could not restart the port agent: {e}"));
         }
     }
-}
-
-fn write_json<T: serde::Serialize>(path: &Path, v: &T) -> Result<()> {
-    let text = serde_json::to_vec_pretty(v)
-        .map_err(|e| crate::Error::store(format!("cannot write {}: {e}", path.display())))?;
-    crate::fsutil::atomic_write(path, &text, crate::fsutil::PUBLIC_MODE)
 }
 
 /// A line in the agent's log from the process that tried to start it.

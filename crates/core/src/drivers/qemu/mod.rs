@@ -523,7 +523,7 @@ impl Driver for Qemu {
         if self.share_problem.is_some() {
             return vec![];
         }
-        shares::guest_mounts(&self.cfg.shares)
+        workspace::guest_mounts("virtiofs", &self.cfg.shares)
     }
     fn ports_on_lan(&self) -> bool {
         self.cfg.publish_lan

@@ -107,13 +107,14 @@ impl Drop for Launched {
 /// not answer, a qemu-system process of that PID will do. Async: outside Linux it asks a
 /// program (ps, PowerShell), which must not block the runtime.
 pub async fn alive(pid: u32, disk: &Path) -> bool {
-    runs_with(pid, &disk.to_string_lossy(), true).await
+    runs_with(pid, &[&disk.to_string_lossy()], true).await
 }
 
-/// Whether process `pid` is alive and its command line contains `marker` (a path only it
-/// has). `qemu_fallback`: on Windows, a qemu-system process of that PID will do when
+/// Whether process `pid` is alive and its command line contains every one of `markers` (a
+/// path only it has; read once, which outside Linux means one `ps` or PowerShell). `qemu_fallback`: on Windows, a qemu-system process of that PID will do when
 /// PowerShell does not answer.
-pub async fn runs_with(pid: u32, marker: &str, qemu_fallback: bool) -> bool {
+pub async fn runs_with(pid: u32, markers: &[&str], qemu_fallback: bool) -> bool {
+    let has_all = |cmdline: &str| markers.iter().all(|m| cmdline.contains(m));
     #[cfg(unix)]
     let _ = qemu_fallback;
     if pid <= 1 || pid > i32::MAX as u32 {
@@ -122,7 +123,7 @@ pub async fn runs_with(pid: u32, marker: &str, qemu_fallback: bool) -> bool {
     #[cfg(target_os = "linux")]
     {
         std::fs::read(format!("/proc/{pid}/cmdline"))
-            .map(|c| String::from_utf8_lossy(&c).contains(marker))
+            .map(|c| has_all(&String::from_utf8_lossy(&c)))
             .unwrap_or(false)
     }
     #[cfg(all(unix, not(target_os = "linux")))]
@@ -131,7 +132,7 @@ pub async fn runs_with(pid: u32, marker: &str, qemu_fallback: bool) -> bool {
             .args(["-o", "command=", "-p", &pid.to_string()])
             .output()
             .await
-            .map(|o| String::from_utf8_lossy(&o.stdout).contains(marker))
+            .map(|o| has_all(&String::from_utf8_lossy(&o.stdout)))
             .unwrap_or(false)
     }
     #[cfg(not(unix))]
@@ -148,7 +149,7 @@ pub async fn runs_with(pid: u32, marker: &str, qemu_fallback: bool) -> bool {
             && o.status.success()
         {
             // Empty: no such process.
-            return String::from_utf8_lossy(&o.stdout).contains(marker);
+            return has_all(&String::from_utf8_lossy(&o.stdout));
         }
         if !qemu_fallback {
             return false;

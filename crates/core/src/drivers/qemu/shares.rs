@@ -9,16 +9,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::process;
-use crate::drivers::workspace::{GuestMount, SharedFolder};
+use crate::drivers::workspace::{SharedFolder, share_tag};
 use crate::error::{Error, Result};
 
 /// How long virtiofsd may take to open its socket.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The virtiofs tag of share `i` (what the guest mounts).
-pub fn tag(i: usize) -> String {
-    format!("berth{i}")
-}
 
 /// virtiofsd: on PATH, else where distributions put it (the Rust daemon in /usr/libexec,
 /// QEMU ≤ 7.2's own in /usr/lib/qemu).
@@ -47,19 +42,6 @@ pub fn unavailable() -> Option<String> {
     virtiofsd().is_none().then(|| {
         "virtiofsd was not found: install it (sudo apt install virtiofsd, or qemu-system-common on Debian 12)".into()
     })
-}
-
-pub fn guest_mounts(shares: &[SharedFolder]) -> Vec<GuestMount> {
-    shares
-        .iter()
-        .enumerate()
-        .map(|(i, s)| GuestMount {
-            fstype: "virtiofs",
-            source: tag(i),
-            target: s.guest.clone(),
-            options: String::new(),
-        })
-        .collect()
 }
 
 fn pidfile(dir: &Path, i: usize) -> PathBuf {
@@ -131,7 +113,7 @@ pub fn qemu_args(sockets: &[PathBuf], memory_mb: u32) -> Vec<String> {
             "-device".into(),
             format!(
                 "vhost-user-fs-pci,queue-size=1024,chardev=vfs{i},tag={}",
-                tag(i)
+                share_tag(i)
             ),
         ]);
     }
@@ -150,7 +132,7 @@ pub async fn stop_all(dir: &Path) {
             .unwrap_or_default();
         if let Ok(pid) = text.trim().parse::<u32>()
             && !socket.is_empty()
-            && process::runs_with(pid, &socket, false).await
+            && process::runs_with(pid, &[&socket], false).await
         {
             process::kill(pid).await;
         }

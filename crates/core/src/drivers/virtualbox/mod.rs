@@ -53,11 +53,6 @@ pub struct VirtualBox {
 }
 
 /// A VirtualBox MAC (Oracle's 08:00:27 prefix), as VBoxManage writes it: 12 hex digits.
-/// The VirtualBox shared folder name of share `i` (what vboxsf mounts in the guest).
-fn share_name(i: usize) -> String {
-    format!("berth{i}")
-}
-
 fn random_mac() -> String {
     let r: [u8; 3] = rand::random();
     format!("080027{:02X}{:02X}{:02X}", r[0], r[1], r[2])
@@ -322,7 +317,7 @@ impl VirtualBox {
         .await?;
         // docker-machine's shared folders: named, automounted, symlinks allowed in them.
         for (i, share) in self.cfg.shares.iter().enumerate() {
-            let tag = share_name(i);
+            let tag = workspace::share_tag(i);
             vbox.run(&[
                 "sharedfolder",
                 "add",
@@ -491,17 +486,7 @@ impl Driver for VirtualBox {
     /// vboxsf needs the guest's VirtualBox module (in mainline Linux since 5.6; Debian's
     /// cloud kernel lacks it, the generic one has it).
     fn guest_mounts(&self) -> Vec<GuestMount> {
-        self.cfg
-            .shares
-            .iter()
-            .enumerate()
-            .map(|(i, s)| GuestMount {
-                fstype: "vboxsf",
-                source: share_name(i),
-                target: s.guest.clone(),
-                options: String::new(),
-            })
-            .collect()
+        workspace::guest_mounts("vboxsf", &self.cfg.shares)
     }
     fn ports_on_lan(&self) -> bool {
         self.cfg.publish_lan
