@@ -5,14 +5,17 @@
 # - published port: `docker run -d -p` returns -> 127.0.0.1:PORT answers (median of 5), and
 #   container stopped -> port free on this computer;
 # - throughput of SIZE_MB (default 1024) MiB read through the forwarded port;
-# - the shared folder (virtiofs) next to the VM's own disk: sequential read of SIZE_MB MiB
-#   (caches dropped first), `find` over 10 000 files, writing 1 000 small files.
+# - the shared folder (virtiofs, or reverse SSHFS with MOUNT_TYPE=reverse-sshfs) next to the
+#   VM's own disk: sequential read of SIZE_MB MiB (caches dropped first), `find` over 10 000
+#   files, writing 1 000 small files.
 # Needs root (the image build).
-# Usage: [BERTH=path/to/berth] [SIZE_MB=N] [PARTS=ports,transfer,folders] tests/bench/workspace-bench.sh
+# Usage: [BERTH=path/to/berth] [SIZE_MB=N] [PARTS=ports,transfer,folders]
+#        [MOUNT_TYPE=virtiofs|reverse-sshfs] tests/bench/workspace-bench.sh
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 SIZE_MB=${SIZE_MB:-1024}
 PARTS=${PARTS:-ports,transfer,folders}
+MOUNT_TYPE=${MOUNT_TYPE:-virtiofs}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/berth/target}
 if [ -z "${BERTH:-}" ]; then
   cargo build --release -q -p berth --manifest-path "$ROOT/Cargo.toml"
@@ -41,7 +44,7 @@ median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
 echo "machine: $(nproc) CPUs; $(qemu-system-x86_64 --version | head -1)"
 HOME="$HOMEDIR" "$BERTH" create -d qemu --qemu-image "$IMG/disk.qcow2" --qemu-kernel "$IMG/vmlinuz" \
-  --qemu-initrd "$IMG/initrd.img" --qemu-restrict-network --qemu-memory 1536 ws >"$WORK/create.log" 2>&1 \
+  --qemu-initrd "$IMG/initrd.img" --qemu-restrict-network --qemu-memory 1536 --qemu-mount-type "$MOUNT_TYPE" ws >"$WORK/create.log" 2>&1 \
   || { cat "$WORK/create.log"; exit 1; }
 accel=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["Driver"]["Accel"])' "$BERTH_STORAGE_PATH/machines/ws/machine.json")
 eval "$("$BERTH" env ws)"
@@ -49,7 +52,7 @@ eval "$("$BERTH" env ws)"
 mkdir -p "$WORK/rootfs/bin"
 cp /bin/busybox "$WORK/rootfs/bin/" && ln -s busybox "$WORK/rootfs/bin/sh"
 tar -cf "$WORK/bb.tar" -C "$WORK/rootfs" . && docker import "$WORK/bb.tar" bb >/dev/null
-echo "accelerator: $accel"
+echo "accelerator: $accel; folders: $MOUNT_TYPE"
 
 if [[ $PARTS == *ports* ]]; then
 lat=(); rel=()

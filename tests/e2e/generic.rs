@@ -319,6 +319,108 @@ fn mount_shows_the_servers_files(b: &Berth, name: &str) {
     assert_fails_with(&o, "is not NAME:PATH", "a bad remote");
 }
 
+/// `berth share NAME HOST:GUEST` (reverse SSHFS: the server's sshfs speaks SFTP to Berth over
+/// the SSH connection) mounts a folder of this computer there: files go both ways, through a
+/// container's bind mount too, a 10 000-file tree lists completely, a rename replaces, and
+/// Ctrl-C unmounts it. The test host has its own mount namespace: the folder it mounts over
+/// stays empty here, so what it shows came through the share.
+fn share_mounts_this_computers_folder(b: &Berth, name: &str) {
+    use std::io::BufRead;
+    let host_dir = tempfile::tempdir().expect("tempdir");
+    let guest_dir = tempfile::tempdir().expect("tempdir");
+    let (h, g) = (host_dir.path(), guest_dir.path().display().to_string());
+    std::fs::write(h.join("hello.txt"), "from this computer\n").expect("write");
+    std::fs::create_dir(h.join("tree")).expect("mkdir");
+    for i in 0..10_000 {
+        std::fs::write(h.join("tree").join(format!("f{i:05}")), "").expect("write");
+    }
+    let mut share = b.cmd();
+    share
+        .args(["share", name, &format!("{}:{g}", h.display())])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = share.spawn().expect("spawn berth share");
+    let mut err = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let mut said = String::new();
+    while !said.contains("is mounted at") {
+        let mut l = String::new();
+        if err.read_line(&mut l).unwrap_or(0) == 0 {
+            break;
+        }
+        said.push_str(&l);
+    }
+    // Stops the share however the checks end (no mount outlives the test).
+    struct Stop(std::process::Child);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            unsafe { libc::kill(self.0.id() as i32, libc::SIGINT) };
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Stop(child);
+    assert!(said.contains(&format!("is mounted at {g}")), "{said}");
+    assert_eq!(
+        b.ok(&["ssh", name, &format!("cat {g}/hello.txt")]),
+        "from this computer\n"
+    );
+    assert!(
+        std::fs::read_dir(&g).expect("ls").next().is_none(),
+        "not mounted here"
+    );
+    std::fs::write(h.join("later.txt"), "written after the mount\n").expect("write");
+    assert_eq!(
+        b.ok(&["ssh", name, &format!("cat {g}/later.txt")]),
+        "written after the mount\n"
+    );
+    b.ok(&["ssh", name, &format!("echo from the machine > {g}/from-vm.txt && mkdir {g}/d && echo a > {g}/a && echo b > {g}/b && mv {g}/b {g}/a")]);
+    assert_eq!(
+        std::fs::read_to_string(h.join("from-vm.txt")).expect("the machine's file"),
+        "from the machine\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(h.join("a")).expect("renamed over"),
+        "b\n"
+    );
+    assert!(h.join("d").is_dir());
+    use std::os::unix::fs::MetadataExt;
+    let owner = std::fs::metadata(h.join("from-vm.txt"))
+        .expect("stat")
+        .uid();
+    assert_eq!(
+        owner,
+        unsafe { libc::geteuid() },
+        "owned by the user running Berth"
+    );
+    assert_eq!(
+        b.ok(&["ssh", name, &format!("find {g}/tree -type f | wc -l")])
+            .trim(),
+        "10000"
+    );
+    import_busybox(b, name);
+    let o = b.shell(&format!(
+        "eval \"$(berth env {name})\" && docker run --rm -v {g}:/app berth-test/busybox sh -c 'cat /app/hello.txt && echo from a container > /app/container.txt'"
+    ));
+    assert_ok(&o, "docker run -v on the share");
+    assert!(stdout(&o).contains("from this computer"), "{}", text(&o));
+    assert_eq!(
+        std::fs::read_to_string(h.join("container.txt")).expect("the container's file"),
+        "from a container\n"
+    );
+    // Ctrl-C: unmounted there, and the command ends well.
+    unsafe { libc::kill(child.0.id() as i32, libc::SIGINT) };
+    let status = child.0.wait().expect("wait");
+    assert!(status.success(), "berth share after Ctrl-C: {status:?}");
+    let o = b.run(&["ssh", name, &format!("mountpoint -q {g}")]);
+    assert!(!o.status.success(), "unmounted in the machine");
+    // Bad folders: clear errors, nothing mounted.
+    for (bad, why) in [
+        ("relative/dir", "must be an absolute path"),
+        ("/nonexistent-berth", "does not exist"),
+    ] {
+        assert_fails_with(&b.run(&["share", name, bad]), why, bad);
+    }
+}
+
 #[test]
 #[ignore = "needs root: builds network namespaces (tests/run.sh runs it)"]
 fn sudo_user_with_rsa_key() {
@@ -347,6 +449,7 @@ fn sudo_user_with_rsa_key() {
     assert_eq!(b.ok(&["ssh", "web", "id -un"]).trim(), "berth");
     port_forward_reaches_the_servers_own_ports(&b, "web");
     mount_shows_the_servers_files(&b, "web");
+    share_mounts_this_computers_folder(&b, "web");
     b.ok(&["restart", "web"]);
     let o = b.shell("eval \"$(berth env web)\" && docker info --format '{{.ServerVersion}}'");
     assert_ok(&o, "docker after restart (generic restarts only dockerd)");

@@ -142,6 +142,28 @@ fn privileges_and_switches_are_checked_first() {
         assert_fails_with(&o, needle, &format!("{env:?} {extra:?}"));
         assert!(!b.machine_dir("pre").exists());
     }
+    // Shared folders (reverse SSHFS, served by the port agent): bad ones refused before any
+    // cmdlet runs.
+    for (extra, needle) in [
+        (
+            &["--hyperv-share-folder", "relative/src"][..],
+            "--hyperv-share-folder \"relative/src\": the host folder must be an absolute path",
+        ),
+        (
+            &["--hyperv-share-folder", "/tmp", "--hyperv-no-share"][..],
+            "--hyperv-share-folder and --hyperv-no-share contradict each other",
+        ),
+    ] {
+        fake.tool.clear();
+        let o = fake.create(&b, &[], "pre", extra);
+        assert_fails_with(&o, needle, &format!("{extra:?}"));
+        assert!(
+            fake.tool.calls().is_empty(),
+            "no cmdlet ran: {:?}",
+            fake.tool.calls()
+        );
+        assert!(!b.machine_dir("pre").exists());
+    }
     // A VM of the user's with the machine's name: refused, and that VM is left alone.
     std::fs::write(
         fake.tool.dir.path().join("state.json"),

@@ -254,6 +254,47 @@ fn home_is_shared(b: &Berth, home: &Path) {
     assert_eq!(stdout(&o).trim(), "10000", "every file listed");
 }
 
+/// The same home folder by reverse SSHFS (what macOS and Windows hosts get, and Hyper-V): the
+/// machine set to `reverse-sshfs` boots without virtiofs, and its port agent mounts the folder
+/// over SSH, serving the files itself. Files go both ways through a container; the agent
+/// killed, the next `ls` starts it again and it mounts the folder again.
+fn home_is_shared_over_ssh(b: &Berth, home: &Path) {
+    b.edit_record("vm", |m| m["Driver"]["MountType"] = "reverse-sshfs".into());
+    assert_ok(&b.run(&["restart", "vm"]), "restart with reverse-sshfs");
+    let h = home.display();
+    let fs = b.ok(&["ssh", "vm", &format!("stat -f -c %T {h}")]);
+    assert!(fs.contains("fuse"), "mounted by sshfs, not virtiofs: {fs}");
+    let ports = b.ok(&["ports", "vm"]);
+    assert!(ports.contains(&format!("{h} -> {h}\n")), "{ports}");
+    std::fs::write(home.join("proj/over-ssh.txt"), "served by Berth\n").expect("write");
+    let o = docker(
+        b,
+        &format!(
+            "run --rm -v {h}/proj:/app berth-test/busybox sh -c 'cat /app/over-ssh.txt && echo back > /app/back.txt && busybox find /app/tree -type f | busybox wc -l'"
+        ),
+    );
+    assert_ok(&o, "a container on the reverse-sshfs share");
+    assert_eq!(stdout(&o), "served by Berth\n10000\n");
+    assert_eq!(
+        std::fs::read_to_string(home.join("proj/back.txt")).expect("the container's file"),
+        "back\n"
+    );
+    let agent = agent_pid(b, "vm").expect("the agent serves the share");
+    unsafe { libc::kill(agent as i32, libc::SIGKILL) };
+    b.ok(&["ls"]);
+    let remounted = time_until(Duration::from_secs(30), || {
+        let o = docker(
+            b,
+            &format!("run --rm -v {h}/proj:/app berth-test/busybox cat /app/over-ssh.txt"),
+        );
+        stdout(&o) == "served by Berth\n"
+    });
+    assert!(
+        remounted.is_some(),
+        "the revived agent mounts the folder again"
+    );
+}
+
 #[test]
 #[ignore = "boots a VM (minutes under TCG); scripts/test.sh runs it"]
 fn a_vm_from_create_to_rm() {
@@ -373,6 +414,7 @@ fn a_vm_from_create_to_rm() {
         &b.shell("eval \"$(berth env vm)\" && docker info --format '{{.Name}}'"),
         "docker after restart",
     );
+    home_is_shared_over_ssh(&b, home.path());
 
     // kill pulls the plug; rm leaves no process and no files.
     assert_ok(&b.run(&["kill", "vm"]), "kill");

@@ -25,7 +25,7 @@ started=$(date +%s)
 # The guest: what a cloud image would have, and Docker already installed (the test VM has no
 # way out to the internet: its network is restricted to the forwarded ports).
 mmdebstrap --quiet --variant=minbase \
-  --include=systemd-sysv,udev,dbus,openssh-server,docker.io,apparmor,iproute2,linux-image-cloud-amd64,ca-certificates,cloud-init,e2fsprogs,procps,sudo,kmod \
+  --include=systemd-sysv,udev,dbus,openssh-server,docker.io,apparmor,iproute2,linux-image-cloud-amd64,ca-certificates,cloud-init,e2fsprogs,procps,sudo,kmod,sshfs \
   --customize-hook='echo "/dev/vda / ext4 defaults 0 1" > "$1/etc/fstab"' \
   --customize-hook='printf "[Match]\nName=en*\n\n[Network]\nDHCP=ipv4\n" > "$1/etc/systemd/network/10-en.network"' \
   --customize-hook='chroot "$1" systemctl enable systemd-networkd ssh docker' \

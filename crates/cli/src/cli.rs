@@ -112,6 +112,13 @@ pub enum Cmd {
         /// [LOCAL:]REMOTE, e.g. 8080 or 18080:80
         ports: String,
     },
+    /// Mount a folder of this computer in a machine over SSH (reverse SSHFS, until Ctrl-C);
+    /// for clouds and servers: local VMs mount your home folder by themselves
+    Share {
+        name: String,
+        /// HOST_FOLDER[:MACHINE_PATH] (the same path when the machine path is left out)
+        folder: String,
+    },
     /// Show a local VM's shared folders and the container ports that answer on this computer
     Ports {
         /// Print JSON

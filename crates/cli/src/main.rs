@@ -150,6 +150,23 @@ async fn port_forward(berth: &Berth, name: &str, spec: &str, p: &ProgressRef) ->
     }
 }
 
+/// `berth share`: serves the folder until Ctrl-C, then unmounts it in the machine.
+async fn share(berth: &Berth, name: &str, folder: &str, p: &ProgressRef) -> Result<()> {
+    let stop = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    berth
+        .share_folder(name, folder, p, stop, |s| {
+            eprintln!(
+                "{} is mounted at {} in \"{}\" (Ctrl-C unmounts it)",
+                s.host,
+                s.guest,
+                printable(name)
+            );
+        })
+        .await
+}
+
 /// `berth ports`: the folders mounted in a local VM and the container ports answering here.
 async fn ports(berth: &Berth, name: &str, json: bool) -> Result<()> {
     let w = berth.workspace(name).await?;
@@ -295,6 +312,7 @@ async fn run(cli: Cli, driver_opts: DriverOptions) -> Result<i32> {
         Cmd::Ls(args) => ls(&berth, args).await?,
         Cmd::Ports { json, name } => ports(&berth, &target(&store, name)?, json).await?,
         Cmd::PortForward { name, ports } => port_forward(&berth, &name, &ports, &p).await?,
+        Cmd::Share { name, folder } => share(&berth, &name, &folder, &p).await?,
         Cmd::Mount {
             unmount,
             remote,

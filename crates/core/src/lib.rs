@@ -19,6 +19,7 @@ pub mod ops;
 pub mod profiles;
 pub mod progress;
 pub mod provision;
+pub mod reverse_sshfs;
 pub mod settings;
 pub mod shellenv;
 pub mod ssh;

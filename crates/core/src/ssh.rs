@@ -372,17 +372,13 @@ impl SshSession {
         stdin: Option<&[u8]>,
         sink: &mut (dyn FnMut(&[u8], bool) + Send),
     ) -> Result<(Option<u32>, Option<String>)> {
-        if let Some(log) = &self.log {
-            log(command);
-        }
         let ssh_err = |e: russh::Error| {
             Error::ssh(format!(
                 "SSH session with {} failed: {e}",
                 self.target.address()
             ))
         };
-        let mut channel = self.handle.channel_open_session().await.map_err(ssh_err)?;
-        channel.exec(true, command).await.map_err(ssh_err)?;
+        let mut channel = self.open_exec(command).await?;
         if let Some(data) = stdin {
             channel.data(data).await.map_err(ssh_err)?;
         }
@@ -410,6 +406,28 @@ impl SshSession {
             .with_hint("check the network and the server, then run the command again"));
         }
         Ok((status, signal))
+    }
+
+    /// Starts `command` and hands back its channel, for a caller that talks to it as it runs
+    /// (its stdin and stdout carry a protocol, as with the guest's sshfs).
+    pub async fn open_exec(&self, command: &str) -> Result<russh::Channel<client::Msg>> {
+        if let Some(log) = &self.log {
+            log(command);
+        }
+        let ssh_err = |e: russh::Error| {
+            Error::ssh(format!(
+                "SSH session with {} failed: {e}",
+                self.target.address()
+            ))
+        };
+        let channel = self.handle.channel_open_session().await.map_err(ssh_err)?;
+        channel.exec(true, command).await.map_err(ssh_err)?;
+        Ok(channel)
+    }
+
+    /// Whether the connection has ended.
+    pub fn is_closed(&self) -> bool {
+        self.handle.is_closed()
     }
 
     /// Opens an interactive channel with a terminal: a login shell, or `command` in a PTY.

@@ -8,6 +8,7 @@
 
 pub mod ports;
 mod run;
+mod shares;
 
 use std::path::Path;
 

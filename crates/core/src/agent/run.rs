@@ -67,23 +67,14 @@ pub async fn run(dir: &Path) -> Result<()> {
         table: Table::new(),
     };
     agent.forget_previous().await;
-    let mut backoff = Duration::from_millis(500);
-    loop {
-        if !agent.vm_runs().await {
-            break;
-        }
-        match engine::connect(&url, &tls, CONNECT_TIMEOUT).await {
-            Ok(docker) => {
-                backoff = Duration::from_millis(500);
-                match agent.follow(&docker).await {
-                    Ok(()) => break,
-                    Err(e) => log(&format!("the event stream ended: {e}; reconnecting")),
-                }
-            }
-            Err(e) => log(&format!("Docker does not answer yet: {e}")),
-        }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(10));
+    // The folders are kept mounted beside the ports, until the VM stops.
+    let shares = async {
+        super::shares::keep_mounted(root, &name).await;
+        std::future::pending::<()>().await
+    };
+    tokio::select! {
+        () = shares => {}
+        () = agent.follow_until_stopped(&url, &tls) => {}
     }
     agent.table.clear();
     let _ = PortsFile::default().write(dir);
@@ -92,6 +83,29 @@ pub async fn run(dir: &Path) -> Result<()> {
 }
 
 impl Agent {
+    /// Follows Docker (reconnecting) until the VM stops.
+    async fn follow_until_stopped(&mut self, url: &str, tls: &EngineTls) {
+        let agent = self;
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            if !agent.vm_runs().await {
+                break;
+            }
+            match engine::connect(url, tls, CONNECT_TIMEOUT).await {
+                Ok(docker) => {
+                    backoff = Duration::from_millis(500);
+                    match agent.follow(&docker).await {
+                        Ok(()) => break,
+                        Err(e) => log(&format!("the event stream ended: {e}; reconnecting")),
+                    }
+                }
+                Err(e) => log(&format!("Docker does not answer yet: {e}")),
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(10));
+        }
+    }
+
     async fn vm_runs(&self) -> bool {
         // A state that cannot be read (a busy hypervisor) is not a stopped VM.
         !matches!(

@@ -221,6 +221,11 @@ pub trait Driver: Send + Sync {
     fn guest_mounts(&self) -> Vec<workspace::GuestMount> {
         vec![]
     }
+    /// The shares are mounted by reverse SSHFS (the port agent serves them over SSH) rather
+    /// than by `guest_mounts` after boot.
+    fn shares_over_ssh(&self) -> bool {
+        false
+    }
     /// Why the shares are not mounted this time (a helper program missing), if they are not.
     fn share_problem(&self) -> Option<String> {
         None

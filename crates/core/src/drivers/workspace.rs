@@ -81,10 +81,11 @@ pub struct SharedFolder {
 
 /// `HOST:GUEST` or `HOST` (mounted at the same path; on Windows `C:\Users` → `/c/Users`).
 /// The host part may hold a drive letter's colon: the split is at the last `:` before a `/`.
-pub fn parse_share(flag: &str, value: &str) -> Result<SharedFolder> {
+/// `what` names the value in errors (a flag, "the folder").
+pub fn parse_share(what: &str, value: &str) -> Result<SharedFolder> {
     let v = value.trim();
     let bad = |why: &str| {
-        Error::invalid(format!("--{flag} \"{value}\": {why}"))
+        Error::invalid(format!("{what} \"{value}\": {why}"))
             .with_hint("HOST_FOLDER[:GUEST_PATH], e.g. /home/me/src:/src")
     };
     if v.is_empty() || v.chars().any(char::is_control) {
@@ -176,7 +177,7 @@ pub fn shares_from_flags(
     }
     let shares = given
         .iter()
-        .map(|v| parse_share(flag, v))
+        .map(|v| parse_share(&format!("--{flag}"), v))
         .collect::<Result<Vec<_>>>()?;
     for (i, s) in shares.iter().enumerate() {
         if shares[..i].iter().any(|o| o.guest == s.guest) {

@@ -22,6 +22,26 @@ pub struct Workspace {
 }
 
 const SHARES_FILE: &str = "shares.json";
+/// A share's problem while the port agent has yet to mount it over SSH.
+pub const MOUNTING: &str = "being mounted";
+/// How long a boot waits for the agent's reverse SSHFS mounts (each takes about a second).
+const AGENT_MOUNT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Writes what the machine's shares came to (the boot, or the port agent for reverse SSHFS).
+pub fn record_shares(dir: &Path, status: &[ShareStatus]) -> Result<()> {
+    crate::fsutil::write_json(&dir.join(SHARES_FILE), &status, crate::fsutil::PUBLIC_MODE)
+}
+
+fn unmounted(shares: &[workspace::SharedFolder], why: &str) -> Vec<ShareStatus> {
+    shares
+        .iter()
+        .map(|s| ShareStatus {
+            host: s.host.clone(),
+            guest: s.guest.clone(),
+            problem: why.to_string(),
+        })
+        .collect()
+}
 
 impl Workspace {
     /// Read from the machine folder (what the last boot and the agent wrote), and whether
@@ -53,29 +73,45 @@ impl Berth {
     ) {
         let dir = self.store.machine_dir(&m.name);
         let features = d.features();
+        let over_ssh = features.shared_folders && d.shares_over_ssh() && !d.shares().is_empty();
         if features.shared_folders {
-            let status = self.mount_shares(m, d, progress).await;
-            for s in status.iter().filter(|s| !s.problem.is_empty()) {
-                progress.warn(format!(
-                    "{} is not mounted in the VM: {}",
-                    s.host, s.problem
-                ));
-            }
-            if let Err(e) = crate::fsutil::write_json(
-                &dir.join(SHARES_FILE),
-                &status,
-                crate::fsutil::PUBLIC_MODE,
-            ) {
+            let status = if over_ssh {
+                match d.share_problem() {
+                    Some(why) => unmounted(&d.shares(), &why),
+                    None => unmounted(&d.shares(), MOUNTING),
+                }
+            } else {
+                self.mount_shares(m, d, progress).await
+            };
+            if let Err(e) = record_shares(&dir, &status) {
                 progress.warn(format!("could not record the shared folders: {e}"));
             }
         }
-        if features.port_forwarding {
+        let mut agent_runs = false;
+        if features.port_forwarding || over_ssh {
             match agent::start(&dir).await {
                 Ok(_) => {
+                    agent_runs = true;
                     progress.log("Container ports will answer on 127.0.0.1 (the port agent runs)")
                 }
                 Err(e) => {
+                    let why = format!("the port agent cannot start: {}", e.message());
+                    if over_ssh {
+                        let _ = record_shares(&dir, &unmounted(&d.shares(), &why));
+                    }
                     progress.warn(format!("published ports will not reach this computer: {e}"))
+                }
+            }
+        }
+        if over_ssh && agent_runs {
+            progress.step("shares", "Mounting your folders in the VM (reverse SSHFS)");
+            wait_agent_mounts(&dir).await;
+        }
+        if features.shared_folders {
+            for s in Workspace::read_files(&dir).shares {
+                match s.problem.as_str() {
+                    "" => progress.log(format!("{} is mounted at {} in the VM", s.host, s.guest)),
+                    why => progress.warn(format!("{} is not mounted in the VM: {why}", s.host)),
                 }
             }
         }
@@ -88,21 +124,11 @@ impl Berth {
         progress: &ProgressRef,
     ) -> Vec<ShareStatus> {
         let shares = d.shares();
-        let unmounted = |why: &str| {
-            shares
-                .iter()
-                .map(|s| ShareStatus {
-                    host: s.host.clone(),
-                    guest: s.guest.clone(),
-                    problem: why.to_string(),
-                })
-                .collect::<Vec<_>>()
-        };
         if shares.is_empty() {
             return vec![];
         }
         if let Some(why) = d.share_problem() {
-            return unmounted(&why);
+            return unmounted(&shares, &why);
         }
         progress.step("shares", "Mounting your folders in the VM");
         let script = workspace::mount_script(&d.guest_mounts());
@@ -115,14 +141,11 @@ impl Berth {
             Err(e) => Err(e),
         };
         match out {
-            Ok(out) => {
-                let status = workspace::mount_results(&shares, &out.stdout_text());
-                for s in status.iter().filter(|s| s.problem.is_empty()) {
-                    progress.log(format!("{} is mounted at {} in the VM", s.host, s.guest));
-                }
-                status
-            }
-            Err(e) => unmounted(&format!("could not log in to mount it: {}", e.message())),
+            Ok(out) => workspace::mount_results(&shares, &out.stdout_text()),
+            Err(e) => unmounted(
+                &shares,
+                &format!("could not log in to mount it: {}", e.message()),
+            ),
         }
     }
 
@@ -170,6 +193,31 @@ impl Berth {
             .await
     }
 
+    /// `berth share`: a folder of this computer (`HOST[:GUEST]`) mounted in the machine over
+    /// its SSH connection (reverse SSHFS: Berth serves the files itself), for any machine with
+    /// SSH and sshfs. `mounted` hears where once it is; this runs until `stop` resolves (the
+    /// folder is then unmounted) or the connection ends.
+    pub async fn share_folder(
+        &self,
+        name: &str,
+        folder: &str,
+        progress: &ProgressRef,
+        stop: impl std::future::Future<Output = ()>,
+        mounted: impl FnOnce(&workspace::SharedFolder),
+    ) -> Result<()> {
+        let share = workspace::parse_share("the folder", folder)?;
+        self.pin_host_key(name, progress).await?;
+        let (mut m, d) = self.load_ready(name)?;
+        let session = self.connect_ssh(&mut m, d.as_ref(), progress).await?;
+        progress.step(
+            "share",
+            format!("Mounting {} at {} in \"{name}\"", share.host, share.guest),
+        );
+        let r = crate::reverse_sshfs::serve(&session, &share, stop, || mounted(&share)).await;
+        session.close().await;
+        r
+    }
+
     /// Stops the machine's port agent (before its VM stops or goes).
     pub(super) async fn close_workspace(&self, name: &str) {
         agent::stop(&self.store.machine_dir(name)).await;
@@ -197,5 +245,18 @@ fn note_in_agent_log(dir: &Path, msg: &str) {
         .open(dir.join(agent::LOG))
     {
         let _ = writeln!(f, "{msg}");
+    }
+}
+
+/// Waits until the port agent has mounted the shares (or said why not), for a boot that
+/// should end with the folders in place: `docker run -v` right after must see them.
+async fn wait_agent_mounts(dir: &Path) {
+    let deadline = tokio::time::Instant::now() + AGENT_MOUNT_WAIT;
+    while tokio::time::Instant::now() < deadline {
+        let shares = Workspace::read_files(dir).shares;
+        if shares.iter().all(|s| s.problem != MOUNTING) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }

@@ -86,6 +86,13 @@ pub fn info() -> DriverInfo {
                 .label("SSH user")
                 .help("the user cloud-init makes for Berth")
                 .default("berth"),
+            OptionSpec::new("hyperv-share-folder", StringList)
+                .label("Shared folders")
+                .help("a folder of this computer to mount in the VM, HOST[:GUEST] (repeatable; default: C:\\Users at /c/Users)")
+                .placeholder("C:\\src:/src"),
+            OptionSpec::new("hyperv-no-share", Bool)
+                .label("No shared folders")
+                .help("do not mount C:\\Users (or any folder) in the VM"),
         ],
     };
     super::mark_advanced(
@@ -95,6 +102,8 @@ pub fn info() -> DriverInfo {
             "hyperv-cpu-count",
             "hyperv-memory",
             "hyperv-disk-size",
+            "hyperv-share-folder",
+            "hyperv-no-share",
         ],
     );
     info
@@ -127,6 +136,9 @@ pub struct HyperVConfig {
     /// Berth made the VM (rm and rollback touch no VM Berth did not make).
     #[serde(rename = "VMCreated", default)]
     pub vm_created: bool,
+    /// Folders of this computer mounted in the VM by reverse SSHFS (the port agent serves them).
+    #[serde(rename = "Shares", default)]
+    pub shares: Vec<super::workspace::SharedFolder>,
 }
 
 /// A PowerShell single-quoted string ('' escapes ').
@@ -203,10 +215,11 @@ fn valid_mac(m: &str) -> bool {
 /// This driver's registry entry.
 pub const REGISTRATION: super::Registration = super::Registration {
     name: "hyperv",
-    // Ports through Berth's own proxy (Hyper-V has no NAT rules on its switches); folders not
-    // yet (no virtiofs on Windows hosts).
+    // Ports through Berth's own proxy (Hyper-V has no NAT rules on its switches); folders by
+    // reverse SSHFS (Windows has no virtiofs host side), both kept by the port agent.
     features: crate::drivers::Features {
         port_forwarding: true,
+        shared_folders: true,
         ..crate::drivers::Features::LOCAL_VM
     },
     info,
@@ -275,6 +288,11 @@ impl HyperV {
                 mac,
                 vlan: o.int_in_range(info, "hyperv-vlan-id")?,
                 fixed_memory: o.bool(info, "hyperv-disable-dynamic-memory")?,
+                shares: super::workspace::shares_from_flags(
+                    "hyperv-share-folder",
+                    &o.list("hyperv-share-folder"),
+                    o.bool(info, "hyperv-no-share")?,
+                )?,
                 ..Default::default()
             },
             dir: PathBuf::new(),
@@ -457,6 +475,12 @@ impl Driver for HyperV {
         self.proxies.remove(p);
         Ok(())
     }
+    fn shares(&self) -> Vec<super::workspace::SharedFolder> {
+        self.cfg.shares.clone()
+    }
+    fn shares_over_ssh(&self) -> bool {
+        true
+    }
 
     async fn pre_create_check(&self, _ctx: &DriverContext<'_>) -> Result<()> {
         let ps = PowerShell::find()?;
@@ -494,9 +518,10 @@ impl Driver for HyperV {
             crate::ssh::generate_ed25519(ctx.machine_dir, &format!("berth-{}", ctx.name))?;
         self.cfg.base.ssh_key_path = key.display().to_string();
         self.cfg.instance_id = seed::instance_id(ctx.name);
-        // Hyper-V learns the guest's address from its KVP daemon (Debian's hyperv-daemons).
+        // Hyper-V learns the guest's address from its KVP daemon (Debian's hyperv-daemons);
+        // sshfs mounts the shared folders.
         let user_data = format!(
-            "{}packages:\n  - hyperv-daemons\n",
+            "{}packages:\n  - hyperv-daemons\n  - sshfs\n",
             seed::user_data(ctx.name, &self.cfg.base.ssh_user, &public)
         );
         let iso = seed::nocloud_seed(

@@ -371,7 +371,7 @@ impl Qemu {
     /// a VM without the user's folders is still a working machine.
     async fn launch_shares(&mut self, ctx: &DriverContext<'_>) -> Vec<PathBuf> {
         self.share_problem = None;
-        if self.cfg.shares.is_empty() {
+        if self.cfg.shares.is_empty() || self.cfg.shares_over_ssh() {
             return vec![];
         }
         match shares::launch(&self.dir, &self.cfg.shares).await {
@@ -519,8 +519,11 @@ impl Driver for Qemu {
     fn share_problem(&self) -> Option<String> {
         self.share_problem.clone()
     }
+    fn shares_over_ssh(&self) -> bool {
+        self.cfg.shares_over_ssh()
+    }
     fn guest_mounts(&self) -> Vec<GuestMount> {
-        if self.share_problem.is_some() {
+        if self.share_problem.is_some() || self.cfg.shares_over_ssh() {
             return vec![];
         }
         workspace::guest_mounts("virtiofs", &self.cfg.shares)

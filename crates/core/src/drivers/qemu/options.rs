@@ -83,6 +83,11 @@ pub fn info() -> DriverInfo {
 .label("Shared folders")
 .help("a folder of this computer to mount in the VM, HOST[:GUEST] (repeatable; default: your home folder at the same path)")
 .placeholder("/home/me/src:/src"),
+            OptionSpec::new("qemu-mount-type", String)
+.choices(&["virtiofs", "reverse-sshfs"])
+.label("Folder sharing")
+.help("how the folders are mounted: virtiofs (Linux hosts; fastest) or reverse-sshfs (over SSH, any host)")
+.default(default_mount_type()),
             OptionSpec::new("qemu-no-share", Bool)
 .label("No shared folders")
 .help("do not mount your home folder (or any folder) in the VM"),
@@ -102,6 +107,7 @@ pub fn info() -> DriverInfo {
             "qemu-disk-size",
             "qemu-image",
             "qemu-share-folder",
+            "qemu-mount-type",
             "qemu-no-share",
         ],
     );
@@ -153,6 +159,25 @@ pub struct QemuConfig {
     pub shares: Vec<SharedFolder>,
     #[serde(rename = "PublishLan", default)]
     pub publish_lan: bool,
+    /// "virtiofs" or "reverse-sshfs" (empty in machines made before: virtiofs).
+    #[serde(rename = "MountType", default)]
+    pub mount_type: String,
+}
+
+/// virtiofs where its daemon runs (Linux); elsewhere reverse SSHFS.
+pub fn default_mount_type() -> &'static str {
+    if cfg!(target_os = "linux") {
+        "virtiofs"
+    } else {
+        "reverse-sshfs"
+    }
+}
+
+impl QemuConfig {
+    /// The folders go over SSH (the port agent serves them), not through virtiofs.
+    pub fn shares_over_ssh(&self) -> bool {
+        self.mount_type == "reverse-sshfs"
+    }
 }
 
 pub fn from_options(name: &str, info: &DriverInfo, o: &DriverOptions) -> Result<QemuConfig> {
@@ -219,8 +244,20 @@ pub fn from_options(name: &str, info: &DriverInfo, o: &DriverOptions) -> Result<
             o.bool(info, "qemu-no-share")?,
         )?,
         publish_lan: o.bool(info, "qemu-publish-lan")?,
+        mount_type: mount_type(&o.string(info, "qemu-mount-type")?)?,
         ..Default::default()
     })
+}
+
+fn mount_type(v: &str) -> Result<String> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "" => Ok(default_mount_type().into()),
+        t @ ("virtiofs" | "reverse-sshfs") => Ok(t.into()),
+        _ => Err(Error::invalid(format!(
+            "--qemu-mount-type \"{v}\" is not a way to share folders"
+        ))
+        .with_hint("use virtiofs or reverse-sshfs")),
+    }
 }
 
 #[cfg(test)]
