@@ -51,6 +51,8 @@ ensure_moto
 tests/cloud/run.sh "${CARGO_TARGET_DIR:-$ROOT/target}/debug/berth"
 echo "== end-to-end: generic driver on real test hosts"
 cargo test -q -p berth --test e2e_generic -- --include-ignored --test-threads=4
+echo "== end-to-end: the machine page's containers, logs, images and volumes on a real test host"
+cargo test -q -p berth --test e2e_containers -- --include-ignored
 echo "== end-to-end: DigitalOcean driver (Prism proxy + stateful fake) on real test hosts"
 cargo test -q -p berth --test e2e_digitalocean -- --include-ignored --test-threads=2
 echo "== end-to-end: AWS EC2 driver (moto with signatures and validation) on real test hosts"

@@ -6,6 +6,10 @@
 use berth_core::ErrorKind;
 use berth_core::agent::ports::PortStatus;
 use berth_core::cloud::choices::Choice;
+use berth_core::containers::{
+    ContainerAction, ContainerPort, ContainerRow, EngineOverview, ImageRow, LogLine, LogStream,
+    NetworkRow, VolumeRow,
+};
 use berth_core::drivers::localvm::quickstart::QuickstartPlan;
 use berth_core::drivers::workspace::{Proto, ShareStatus};
 use berth_core::drivers::{
@@ -108,6 +112,37 @@ fn table() -> Vec<Command> {
             "remove_account",
             vec![a::<String>("provider"), a::<String>("name")],
         ),
+        c::<EngineOverview>("engine_overview", vec![a::<String>("name")]),
+        c::<Vec<ContainerRow>>("list_containers", vec![a::<String>("name")]),
+        c::<()>(
+            "container_action",
+            vec![
+                a::<String>("name"),
+                a::<Vec<String>>("ids"),
+                a::<ContainerAction>("action"),
+            ],
+        ),
+        c::<Vec<LogLine>>(
+            "container_logs",
+            vec![
+                a::<String>("name"),
+                a::<String>("id"),
+                a::<Option<u32>>("tail"),
+            ],
+        ),
+        c::<Vec<ImageRow>>("list_images", vec![a::<String>("name")]),
+        c::<()>(
+            "remove_image",
+            vec![a::<String>("name"), a::<String>("id"), a::<bool>("force")],
+        ),
+        c::<i64>("prune_images", vec![a::<String>("name")]),
+        c::<Vec<VolumeRow>>("list_volumes", vec![a::<String>("name")]),
+        c::<()>(
+            "remove_volume",
+            vec![a::<String>("name"), a::<String>("volume")],
+        ),
+        c::<i64>("prune_volumes", vec![a::<String>("name")]),
+        c::<Vec<NetworkRow>>("list_networks", vec![a::<String>("name")]),
     ]
 }
 
@@ -168,6 +203,15 @@ fn generate() -> String {
         decl::<NewAccount>(),
         decl::<AddedAccount>(),
         decl::<crate::Boot>(),
+        decl::<EngineOverview>(),
+        decl::<ContainerRow>(),
+        decl::<ContainerPort>(),
+        decl::<ContainerAction>(),
+        decl::<LogLine>(),
+        decl::<LogStream>(),
+        decl::<ImageRow>(),
+        decl::<VolumeRow>(),
+        decl::<NetworkRow>(),
     ] {
         out.push_str(&d);
     }

@@ -31,7 +31,18 @@ macro_rules! commands {
             accounts::list_accounts,
             accounts::add_account,
             accounts::test_account,
-            accounts::remove_account
+            accounts::remove_account,
+            containers::engine_overview,
+            containers::list_containers,
+            containers::container_action,
+            containers::container_logs,
+            containers::list_images,
+            containers::remove_image,
+            containers::prune_images,
+            containers::list_volumes,
+            containers::remove_volume,
+            containers::prune_volumes,
+            containers::list_networks
         )
     };
 }

@@ -5,6 +5,7 @@ pub mod agent;
 pub mod certs;
 pub mod child;
 pub mod cloud;
+pub mod containers;
 pub mod contexts;
 pub mod credentials;
 pub mod daemon_config;

@@ -10,6 +10,7 @@ use serde::Serialize;
 use tauri::{AppHandle, Emitter};
 
 pub mod accounts;
+pub mod containers;
 pub mod create;
 pub mod machines;
 pub mod settings;

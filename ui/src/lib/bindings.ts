@@ -175,6 +175,60 @@ export type AddedAccount = { account: AccountView,
  */
 reaches: string, };
 export type Boot = { machines: Array<MachineView>, settings: Settings, };
+export type EngineOverview = { version: string, os: string, kernel: string, cpus: number, 
+/**
+ * Bytes.
+ */
+memory: number, storageDriver: string, containers: number, running: number, images: number, labels: Array<string>, };
+export type ContainerRow = { id: string, name: string, image: string, 
+/**
+ * created, running, paused, restarting, exited, removing, dead.
+ */
+state: string, 
+/**
+ * Docker's words: "Up 5 minutes", "Exited (0) 2 hours ago".
+ */
+status: string, 
+/**
+ * Unix seconds.
+ */
+created: number, ports: Array<ContainerPort>, 
+/**
+ * The compose project it belongs to, if any.
+ */
+project: string | null, };
+export type ContainerPort = { privatePort: number, publicPort: number | null, proto: string, hostIp: string, 
+/**
+ * Where a browser reaches it: 127.0.0.1 when Berth forwards it here, else the machine's
+ * address; None for UDP and unpublished ports.
+ */
+url: string | null, };
+export type ContainerAction = "start" | "stop" | "restart" | "kill" | "pause" | "unpause" | "remove" | "removeWithVolumes";
+export type LogLine = { stream: LogStream, 
+/**
+ * RFC 3339 with nanoseconds, as Docker stamps it.
+ */
+time: string, text: string, };
+export type LogStream = "stdout" | "stderr";
+export type ImageRow = { id: string, 
+/**
+ * `repo:tag`s; empty for a dangling image.
+ */
+tags: Array<string>, 
+/**
+ * Bytes.
+ */
+size: number, created: number, 
+/**
+ * Containers using it (-1 when Docker did not count).
+ */
+containers: number, };
+export type VolumeRow = { name: string, driver: string, 
+/**
+ * The containers using it (running or not).
+ */
+usedBy: Array<string>, };
+export type NetworkRow = { id: string, name: string, driver: string, scope: string, };
 
 /** One typed function per command of src-tauri/src/commands/. */
 export const commands = {
@@ -203,4 +257,15 @@ export const commands = {
   addAccount: (account: NewAccount) => invoke<AddedAccount>('add_account', { account }),
   testAccount: (provider: string, name: string) => invoke<string>('test_account', { provider, name }),
   removeAccount: (provider: string, name: string) => invoke<void>('remove_account', { provider, name }),
+  engineOverview: (name: string) => invoke<EngineOverview>('engine_overview', { name }),
+  listContainers: (name: string) => invoke<Array<ContainerRow>>('list_containers', { name }),
+  containerAction: (name: string, ids: Array<string>, action: ContainerAction) => invoke<void>('container_action', { name, ids, action }),
+  containerLogs: (name: string, id: string, tail: number | null) => invoke<Array<LogLine>>('container_logs', { name, id, tail }),
+  listImages: (name: string) => invoke<Array<ImageRow>>('list_images', { name }),
+  removeImage: (name: string, id: string, force: boolean) => invoke<void>('remove_image', { name, id, force }),
+  pruneImages: (name: string) => invoke<number>('prune_images', { name }),
+  listVolumes: (name: string) => invoke<Array<VolumeRow>>('list_volumes', { name }),
+  removeVolume: (name: string, volume: string) => invoke<void>('remove_volume', { name, volume }),
+  pruneVolumes: (name: string) => invoke<number>('prune_volumes', { name }),
+  listNetworks: (name: string) => invoke<Array<NetworkRow>>('list_networks', { name }),
 }

@@ -4,8 +4,8 @@
 import type { Boot, ErrorKind, Event, UiError as RustUiError } from './bindings'
 
 export type {
-  AccountView, AddedAccount, AppInfo, Choice, CreateRequest, DriverCard, DriverKind, EngineForm, ErrorKind, Features,
-  JobDone, JobProgress, Listing, MachineAction, MachineView, NewAccount, OptionKind, OptionSpec, OptionValue,
+  AccountView, AddedAccount, AppInfo, Choice, ContainerAction, ContainerPort, ContainerRow, CreateRequest, DriverCard, DriverKind, EngineForm, ErrorKind, Features,
+  EngineOverview, ImageRow, JobDone, JobProgress, Listing, LogLine, LogStream, NetworkRow, VolumeRow, MachineAction, MachineView, NewAccount, OptionKind, OptionSpec, OptionValue,
   ProfileFile, ProfileState, RestartKind, Settings, SwitchMode, Theme, ViewState,
 } from './bindings'
 

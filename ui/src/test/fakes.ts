@@ -1,6 +1,6 @@
 // A fake of lib/api for component tests: records calls, lets tests fire events.
 import { vi } from 'vitest'
-import type { AccountView, DriverCard, Features, JobDone, NewAccount, JobProgress, MachineView, OptionSpec, ProfileFile, Settings } from '../lib/types'
+import type { AccountView, ContainerAction, ContainerRow, DriverCard, Features, JobDone, NewAccount, JobProgress, MachineView, OptionSpec, ProfileFile, Settings } from '../lib/types'
 
 /** An option spec with the fields a test does not care about filled in. */
 export function spec(o: Pick<OptionSpec, 'name' | 'kind' | 'label'> & Partial<OptionSpec>): OptionSpec {
@@ -57,6 +57,7 @@ export function fakeApi() {
   const settings: Settings = { switchMode: 'env', dockerContexts: true, notifications: true, theme: 'system' }
   const profiles: ProfileFile[] = [{ shell: 'bash', path: '/home/u/.bashrc', state: 'absent', reason: null, hint: null, block: '# >>> berth >>>\n. env.sh\n# <<< berth <<<\n', wholeFile: false }]
   const accounts: AccountView[] = []
+  const docker = { containers: [] as ContainerRow[] }
   const api = {
     listMachines: vi.fn(async () => [] as MachineView[]),
     refresh: vi.fn(async () => [] as MachineView[]),
@@ -93,6 +94,33 @@ export function fakeApi() {
     onMachines: vi.fn(async (cb: (m: MachineView[]) => void) => { handlers.machines.push(cb); return () => {} }),
     onJobProgress: vi.fn(async (cb: (p: JobProgress) => void) => { handlers.progress.push(cb); return () => {} }),
     onJobDone: vi.fn(async (cb: (d: JobDone) => void) => { handlers.done.push(cb); return () => {} }),
+    // The machine page: one machine's Docker, kept in `docker`.
+    engineOverview: vi.fn(async () => ({ version: '20.10.24', os: 'Debian GNU/Linux 12', kernel: '6.1.0', cpus: 2, memory: 2e9, storageDriver: 'overlay2', containers: docker.containers.length, running: docker.containers.filter((c) => c.state === 'running').length, images: 1, labels: ['provider=generic'] })),
+    listContainers: vi.fn(async () => docker.containers.map((c) => ({ ...c }))),
+    containerAction: vi.fn(async (_name: string, ids: string[], action: ContainerAction) => {
+      for (const id of ids) {
+        const i = docker.containers.findIndex((c) => c.id === id)
+        if (i < 0) throw { kind: 'InvalidInput', message: `no such container "${id}" on the machine`, hint: 'it was removed elsewhere: refresh the list' }
+        if (action === 'remove' || action === 'removeWithVolumes') docker.containers.splice(i, 1)
+        else docker.containers[i].state = { start: 'running', stop: 'exited', restart: 'running', kill: 'exited', pause: 'paused', unpause: 'running' }[action]
+      }
+    }),
+    containerLogs: vi.fn(async () => [
+      { stream: 'stdout' as const, time: '2026-12-02T03:00:00.000000001Z', text: 'listening on :80' },
+      { stream: 'stderr' as const, time: '2026-12-02T03:00:01.000000001Z', text: 'warning: no config' },
+    ]),
+    listImages: vi.fn(async () => [{ id: 'sha256:0123456789abcdef', tags: ['berth-test/busybox:latest'], size: 2_100_000, created: 1, containers: 2 }]),
+    removeImage: vi.fn(async () => undefined),
+    pruneImages: vi.fn(async () => 0),
+    listVolumes: vi.fn(async () => [{ name: 'shopdata', driver: 'local', usedBy: ['shop-worker-1'] }]),
+    removeVolume: vi.fn(async () => undefined),
+    pruneVolumes: vi.fn(async () => 0),
+    listNetworks: vi.fn(async () => [{ id: 'n1', name: 'bridge', driver: 'bridge', scope: 'local' }]),
   }
-  return { api, handlers, accounts }
+  return { api, handlers, accounts, docker }
+}
+
+/** A container row as the machine page lists it. */
+export function container(name: string, o: Partial<ContainerRow> = {}): ContainerRow {
+  return { id: `id-${name}`, name, image: 'berth-test/busybox', state: 'running', status: 'Up 2 minutes', created: 1, ports: [], project: null, ...o }
 }

@@ -12,6 +12,7 @@ use crate::progress::Progress;
 use crate::ssh::{self, HostKeyPolicy, SshSession};
 use crate::store::{MachineLock, Store};
 
+mod containers;
 mod create;
 pub mod env;
 mod lifecycle;
