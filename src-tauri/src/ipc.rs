@@ -23,6 +23,7 @@ use berth_core::settings::{Settings, SwitchMode, Theme};
 use ts_rs::{Config, TS};
 
 use crate::commands::accounts::{AccountView, AddedAccount, NewAccount};
+use crate::commands::containers::{DockerChanged, LogLines};
 use crate::commands::create::{CreateRequest, DriverCard, EngineForm};
 use crate::commands::settings::AppInfo;
 use crate::commands::{JobDone, JobProgress, UiError};
@@ -143,6 +144,11 @@ fn table() -> Vec<Command> {
         ),
         c::<i64>("prune_volumes", vec![a::<String>("name")]),
         c::<Vec<NetworkRow>>("list_networks", vec![a::<String>("name")]),
+        c::<()>("watch_machine", vec![a::<Option<String>>("name")]),
+        c::<()>(
+            "follow_logs",
+            vec![a::<String>("name"), a::<Option<String>>("id")],
+        ),
     ]
 }
 
@@ -212,6 +218,8 @@ fn generate() -> String {
         decl::<ImageRow>(),
         decl::<VolumeRow>(),
         decl::<NetworkRow>(),
+        decl::<DockerChanged>(),
+        decl::<LogLines>(),
     ] {
         out.push_str(&d);
     }

@@ -42,7 +42,9 @@ macro_rules! commands {
             containers::list_volumes,
             containers::remove_volume,
             containers::prune_volumes,
-            containers::list_networks
+            containers::list_networks,
+            containers::watch_machine,
+            containers::follow_logs
         )
     };
 }
@@ -74,6 +76,8 @@ use tauri::{AppHandle, Emitter, Manager, Wry};
 
 pub struct AppState {
     pub berth: Berth,
+    /// What follows the open machine page's Docker (its changes, a container's logs).
+    pub page_watch: commands::containers::PageWatch,
     pub monitor: Arc<Monitor>,
     /// Creates in progress, by machine name (so they can be cancelled).
     pub jobs: Mutex<
@@ -313,6 +317,7 @@ fn main() {
         jobs: Mutex::new(HashMap::new()),
         failed_creates: Mutex::new(HashSet::new()),
         choices: Default::default(),
+        page_watch: Default::default(),
         watcher: Mutex::new(None),
         ui_ready: Arc::new(tokio::sync::Notify::new()),
     };

@@ -112,6 +112,37 @@ fn the_machine_page_sees_and_acts_on_what_runs() {
         "new lines, not the old ones again: {followed:?}"
     );
 
+    // A change made with the docker CLI reaches a follower of the machine's events.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let root = b.root().to_path_buf();
+    let follower = std::thread::spawn(move || {
+        let berth = berth_core::ops::Berth::new(berth_core::Store::at(&root));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(berth.follow_machine_changes("page", || {
+            let _ = tx.send(std::time::Instant::now());
+            false
+        }))
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_ok(
+        &docker("create --name made-elsewhere berth-test/busybox true"),
+        "docker create",
+    );
+    let returned = std::time::Instant::now();
+    let seen = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the change was reported");
+    eprintln!(
+        "docker create returned -> change reported: {} ms (negative: before it returned)",
+        seen.saturating_duration_since(returned).as_millis() as i128
+            - returned.saturating_duration_since(seen).as_millis() as i128
+    );
+    follower.join().expect("follower").expect("followed");
+    assert_ok(&docker("rm made-elsewhere"), "docker rm");
+
     // Every action, as `docker inspect` sees it afterwards.
     use ContainerAction::*;
     for (action, want) in [

@@ -334,6 +334,30 @@ pub async fn follow_logs(
     Ok(())
 }
 
+/// Calls `changed` after every change Docker reports on the machine (containers, images,
+/// volumes, networks), however it was made (the docker CLI, compose, another app), until the
+/// stream fails or `changed` returns false. The page reloads on it: no polling.
+pub async fn follow_changes(docker: &Docker, mut changed: impl FnMut() -> bool) -> Result<()> {
+    let mut filters = HashMap::new();
+    filters.insert(
+        "type".to_string(),
+        ["container", "image", "volume", "network"]
+            .map(String::from)
+            .to_vec(),
+    );
+    let mut events = docker.events(Some(bollard::query_parameters::EventsOptions {
+        filters: Some(filters),
+        ..Default::default()
+    }));
+    while let Some(ev) = events.next().await {
+        ev.map_err(|e| engine::describe("the machine", &e))?;
+        if !changed() {
+            return Ok(());
+        }
+    }
+    Err(Error::engine("Docker closed the event stream"))
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]

@@ -4,7 +4,11 @@
 use berth_core::containers::{
     ContainerAction, ContainerRow, EngineOverview, ImageRow, LogLine, NetworkRow, VolumeRow,
 };
-use tauri::State;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tauri::async_runtime::JoinHandle;
+use tauri::{AppHandle, Emitter, Manager, State};
 
 use super::*;
 use crate::AppState;
@@ -94,4 +98,119 @@ pub async fn prune_volumes(state: State<'_, AppState>, name: String) -> Res<i64>
 #[tauri::command]
 pub async fn list_networks(state: State<'_, AppState>, name: String) -> Res<Vec<NetworkRow>> {
     Ok(state.berth.networks(&name).await?)
+}
+
+/// The background tasks of the open machine page: one following the machine's changes, one
+/// following a container's output. Opening another page (or none) replaces them.
+#[derive(Default)]
+pub struct PageWatch {
+    changes: Mutex<Option<JoinHandle<()>>>,
+    logs: Mutex<Option<JoinHandle<()>>>,
+}
+
+fn replace(slot: &Mutex<Option<JoinHandle<()>>>, next: Option<JoinHandle<()>>) {
+    if let Ok(mut s) = slot.lock() {
+        if let Some(old) = s.take() {
+            old.abort();
+        }
+        *s = next;
+    }
+}
+
+/// A change on a machine's Docker, for the page to reload.
+#[derive(Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct DockerChanged {
+    pub name: String,
+    /// Set when the machine's Docker stopped answering (the page says so; it is tried again).
+    pub error: Option<String>,
+}
+
+/// Follows `name`'s Docker events and emits `docker-changed` after each (at most every 100 ms);
+/// None stops following.
+#[tauri::command]
+pub fn watch_machine(app: AppHandle, state: State<'_, AppState>, name: Option<String>) {
+    let task = name.map(|name| {
+        let app = app.clone();
+        tauri::async_runtime::spawn(async move {
+            let state = app.state::<AppState>();
+            loop {
+                let mut last = std::time::Instant::now() - Duration::from_secs(1);
+                let r = state
+                    .berth
+                    .follow_machine_changes(&name, || {
+                        // Bursts (compose up) become one reload.
+                        if last.elapsed() >= Duration::from_millis(100) {
+                            last = std::time::Instant::now();
+                            let _ = app.emit(
+                                "docker-changed",
+                                DockerChanged {
+                                    name: name.clone(),
+                                    error: None,
+                                },
+                            );
+                        }
+                        true
+                    })
+                    .await;
+                let error = r.err().map(|e| e.to_string());
+                let _ = app.emit(
+                    "docker-changed",
+                    DockerChanged {
+                        name: name.clone(),
+                        error,
+                    },
+                );
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        })
+    });
+    replace(&state.page_watch.changes, task);
+}
+
+/// Lines a container wrote, for the open log view.
+#[derive(Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct LogLines {
+    pub id: String,
+    pub lines: Vec<LogLine>,
+}
+
+/// Follows container `id`'s output from now on, emitting `log-lines` in batches (every 50 ms
+/// at most: 100 000 lines must not mean 100 000 events); None stops following.
+#[tauri::command]
+pub fn follow_logs(app: AppHandle, state: State<'_, AppState>, name: String, id: Option<String>) {
+    let task = id.map(|id| {
+        let app = app.clone();
+        tauri::async_runtime::spawn(async move {
+            let state = app.state::<AppState>();
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            let batches = {
+                let (app, id) = (app.clone(), id.clone());
+                async move {
+                    while let Some(first) = rx.recv().await {
+                        let mut lines = vec![first];
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        while let Ok(l) = rx.try_recv() {
+                            lines.push(l);
+                        }
+                        let _ = app.emit(
+                            "log-lines",
+                            LogLines {
+                                id: id.clone(),
+                                lines,
+                            },
+                        );
+                    }
+                }
+            };
+            let follow = state
+                .berth
+                .follow_container_logs(&name, &id, 0, |l| tx.send(l).is_ok());
+            let _ = tokio::join!(follow, batches);
+        })
+    });
+    replace(&state.page_watch.logs, task);
 }

@@ -10,6 +10,8 @@ const { default: MachinePage } = await import('./MachinePage.svelte')
 describe('MachinePage', () => {
   beforeEach(() => {
     vi.clearAllMocks()
+    fake.handlers.docker.splice(0)
+    fake.handlers.logs.splice(0)
     fake.docker.containers.splice(0, fake.docker.containers.length,
       container('web', { ports: [{ privatePort: 80, publicPort: 8080, proto: 'tcp', hostIp: '0.0.0.0', url: 'http://127.0.0.1:8080' }] }),
       container('shop-api-1', { project: 'shop', created: 2 }),
@@ -61,6 +63,38 @@ describe('MachinePage', () => {
     expect(alert).toHaveTextContent('no such container "id-web" on the machine')
     expect(alert).toHaveTextContent('refresh the list')
     expect(within(screen.getByRole('table', { name: 'Containers' })).queryByText('web')).toBeNull()
+  })
+
+  it('follows changes made elsewhere (the event stream) and says when live updates pause', async () => {
+    render(MachinePage, { name: 'dev', onback: vi.fn() })
+    expect(await screen.findByText('web')).toBeInTheDocument()
+    expect(fake.api.watchMachine).toHaveBeenCalledWith('dev')
+    fake.docker.containers.push(container('made-by-the-cli', { created: 9 }))
+    fake.handlers.docker.forEach((cb) => cb({ name: 'other', error: null }))
+    fake.handlers.docker.forEach((cb) => cb({ name: 'dev', error: null }))
+    expect(await screen.findByText('made-by-the-cli')).toBeInTheDocument()
+    fake.handlers.docker.forEach((cb) => cb({ name: 'dev', error: 'connection refused' }))
+    expect(await screen.findByText(/Live updates paused: connection refused/)).toBeInTheDocument()
+    fake.handlers.docker.forEach((cb) => cb({ name: 'dev', error: null }))
+    await vi.waitFor(() => expect(screen.queryByText(/Live updates paused/)).toBeNull())
+  })
+
+  it('follows a container\'s output, drawing only the last lines of a long log', async () => {
+    const user = userEvent.setup()
+    const { unmount } = render(MachinePage, { name: 'dev', onback: vi.fn() })
+    const web = (await screen.findByText('web')).closest('tr')!
+    await user.click(within(web).getByRole('button', { name: 'Logs' }))
+    const logs = await screen.findByRole('region', { name: 'Logs of web' })
+    await user.click(within(logs).getByLabelText('Follow'))
+    expect(fake.api.followLogs).toHaveBeenLastCalledWith('dev', 'id-web')
+    const lines = Array.from({ length: 100_000 }, (_, i) => ({ stream: 'stdout' as const, time: 't', text: `line ${i}` }))
+    fake.handlers.logs.forEach((cb) => cb({ id: 'id-web', lines }))
+    expect(await within(logs).findByText('line 99999')).toBeInTheDocument()
+    expect(within(logs).queryByText('line 0')).toBeNull()
+    expect(within(logs).getByText(/Showing the last 2000 of 100002 lines/)).toBeInTheDocument()
+    unmount()
+    expect(fake.api.followLogs).toHaveBeenLastCalledWith('dev', null)
+    expect(fake.api.watchMachine).toHaveBeenLastCalledWith(null)
   })
 
   it('shows logs with stderr marked, searchable; images and volumes with confirmations', async () => {

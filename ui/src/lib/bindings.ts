@@ -229,6 +229,12 @@ export type VolumeRow = { name: string, driver: string,
  */
 usedBy: Array<string>, };
 export type NetworkRow = { id: string, name: string, driver: string, scope: string, };
+export type DockerChanged = { name: string, 
+/**
+ * Set when the machine's Docker stopped answering (the page says so; it is tried again).
+ */
+error: string | null, };
+export type LogLines = { id: string, lines: Array<LogLine>, };
 
 /** One typed function per command of src-tauri/src/commands/. */
 export const commands = {
@@ -268,4 +274,6 @@ export const commands = {
   removeVolume: (name: string, volume: string) => invoke<void>('remove_volume', { name, volume }),
   pruneVolumes: (name: string) => invoke<number>('prune_volumes', { name }),
   listNetworks: (name: string) => invoke<Array<NetworkRow>>('list_networks', { name }),
+  watchMachine: (name: string | null) => invoke<void>('watch_machine', { name }),
+  followLogs: (name: string, id: string | null) => invoke<void>('follow_logs', { name, id }),
 }

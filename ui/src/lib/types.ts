@@ -4,7 +4,7 @@
 import type { Boot, ErrorKind, Event, UiError as RustUiError } from './bindings'
 
 export type {
-  AccountView, AddedAccount, AppInfo, Choice, ContainerAction, ContainerPort, ContainerRow, CreateRequest, DriverCard, DriverKind, EngineForm, ErrorKind, Features,
+  AccountView, AddedAccount, AppInfo, Choice, ContainerAction, ContainerPort, ContainerRow, CreateRequest, DockerChanged, LogLines, DriverCard, DriverKind, EngineForm, ErrorKind, Features,
   EngineOverview, ImageRow, JobDone, JobProgress, Listing, LogLine, LogStream, NetworkRow, VolumeRow, MachineAction, MachineView, NewAccount, OptionKind, OptionSpec, OptionValue,
   ProfileFile, ProfileState, RestartKind, Settings, SwitchMode, Theme, ViewState,
 } from './bindings'

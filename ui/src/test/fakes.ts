@@ -1,6 +1,6 @@
 // A fake of lib/api for component tests: records calls, lets tests fire events.
 import { vi } from 'vitest'
-import type { AccountView, ContainerAction, ContainerRow, DriverCard, Features, JobDone, NewAccount, JobProgress, MachineView, OptionSpec, ProfileFile, Settings } from '../lib/types'
+import type { AccountView, ContainerAction, ContainerRow, DockerChanged, DriverCard, LogLines, Features, JobDone, NewAccount, JobProgress, MachineView, OptionSpec, ProfileFile, Settings } from '../lib/types'
 
 /** An option spec with the fields a test does not care about filled in. */
 export function spec(o: Pick<OptionSpec, 'name' | 'kind' | 'label'> & Partial<OptionSpec>): OptionSpec {
@@ -53,7 +53,7 @@ export function machine(name: string, over: Partial<MachineView> = {}): MachineV
 }
 
 export function fakeApi() {
-  const handlers = { machines: [] as ((m: MachineView[]) => void)[], progress: [] as ((p: JobProgress) => void)[], done: [] as ((d: JobDone) => void)[] }
+  const handlers = { machines: [] as ((m: MachineView[]) => void)[], progress: [] as ((p: JobProgress) => void)[], done: [] as ((d: JobDone) => void)[], docker: [] as ((c: DockerChanged) => void)[], logs: [] as ((l: LogLines) => void)[] }
   const settings: Settings = { switchMode: 'env', dockerContexts: true, notifications: true, theme: 'system' }
   const profiles: ProfileFile[] = [{ shell: 'bash', path: '/home/u/.bashrc', state: 'absent', reason: null, hint: null, block: '# >>> berth >>>\n. env.sh\n# <<< berth <<<\n', wholeFile: false }]
   const accounts: AccountView[] = []
@@ -116,6 +116,10 @@ export function fakeApi() {
     removeVolume: vi.fn(async () => undefined),
     pruneVolumes: vi.fn(async () => 0),
     listNetworks: vi.fn(async () => [{ id: 'n1', name: 'bridge', driver: 'bridge', scope: 'local' }]),
+    watchMachine: vi.fn(async () => undefined),
+    followLogs: vi.fn(async () => undefined),
+    onDockerChanged: vi.fn(async (cb: (c: DockerChanged) => void) => { handlers.docker.push(cb); return () => {} }),
+    onLogLines: vi.fn(async (cb: (l: LogLines) => void) => { handlers.logs.push(cb); return () => {} }),
   }
   return { api, handlers, accounts, docker }
 }

@@ -70,6 +70,16 @@ impl Berth {
         containers::follow_logs(&self.docker(name).await?, id, since, sink).await
     }
 
+    /// Calls `changed` after each change on the machine's Docker (see
+    /// `containers::follow_changes`).
+    pub async fn follow_machine_changes(
+        &self,
+        name: &str,
+        changed: impl FnMut() -> bool,
+    ) -> Result<()> {
+        containers::follow_changes(&self.docker(name).await?, changed).await
+    }
+
     pub async fn images(&self, name: &str) -> Result<Vec<ImageRow>> {
         containers::images(&self.docker(name).await?).await
     }
