@@ -131,6 +131,10 @@ fn table() -> Vec<Command> {
                 a::<Option<u32>>("tail"),
             ],
         ),
+        c::<()>(
+            "open_container_shell",
+            vec![a::<String>("name"), a::<String>("id")],
+        ),
         c::<Vec<ImageRow>>("list_images", vec![a::<String>("name")]),
         c::<()>(
             "remove_image",

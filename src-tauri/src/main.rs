@@ -36,6 +36,7 @@ macro_rules! commands {
             containers::list_containers,
             containers::container_action,
             containers::container_logs,
+            containers::open_container_shell,
             containers::list_images,
             containers::remove_image,
             containers::prune_images,

@@ -215,7 +215,7 @@ pub async fn act(docker: &Docker, id: &str, action: ContainerAction) -> Result<(
 
 /// An ID or name as Docker takes them; anything else (a path, a query) is refused before it
 /// reaches a URL.
-fn check_reference(r: &str) -> Result<()> {
+pub fn check_reference(r: &str) -> Result<()> {
     let ok = !r.is_empty()
         && r.len() <= 255
         && r.chars()
@@ -567,6 +567,13 @@ mod tests {
         ] {
             assert!(check_reference(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_container_shell_is_docker_exec_with_the_id_as_one_word() {
+        let c = crate::ops::env::container_shell_command("shop-web-1");
+        assert_eq!(&c[..4], ["docker", "exec", "-it", "shop-web-1"]);
+        assert!(c[6].contains("exec bash") && c[6].contains("exec sh"));
     }
 
     #[test]

@@ -60,6 +60,15 @@ pub async fn container_logs(
         .await?)
 }
 
+/// Opens the user's terminal with a shell in the container (`docker exec -it`).
+#[tauri::command]
+pub async fn open_container_shell(state: State<'_, AppState>, name: String, id: String) -> Res<()> {
+    let p: berth_core::ops::ProgressRef = std::sync::Arc::new(berth_core::progress::Silent);
+    let launch = state.berth.container_shell_launch(&name, &id, &p).await?;
+    berth_core::terminal::spawn(&launch)?;
+    Ok(())
+}
+
 #[tauri::command]
 pub async fn list_images(state: State<'_, AppState>, name: String) -> Res<Vec<ImageRow>> {
     Ok(state.berth.images(&name).await?)

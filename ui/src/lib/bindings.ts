@@ -267,6 +267,7 @@ export const commands = {
   listContainers: (name: string) => invoke<Array<ContainerRow>>('list_containers', { name }),
   containerAction: (name: string, ids: Array<string>, action: ContainerAction) => invoke<void>('container_action', { name, ids, action }),
   containerLogs: (name: string, id: string, tail: number | null) => invoke<Array<LogLine>>('container_logs', { name, id, tail }),
+  openContainerShell: (name: string, id: string) => invoke<void>('open_container_shell', { name, id }),
   listImages: (name: string) => invoke<Array<ImageRow>>('list_images', { name }),
   removeImage: (name: string, id: string, force: boolean) => invoke<void>('remove_image', { name, id, force }),
   pruneImages: (name: string) => invoke<number>('prune_images', { name }),

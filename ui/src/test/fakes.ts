@@ -117,6 +117,7 @@ export function fakeApi() {
     pruneVolumes: vi.fn(async () => 0),
     listNetworks: vi.fn(async () => [{ id: 'n1', name: 'bridge', driver: 'bridge', scope: 'local' }]),
     watchMachine: vi.fn(async () => undefined),
+    openContainerShell: vi.fn(async () => undefined),
     followLogs: vi.fn(async () => undefined),
     onDockerChanged: vi.fn(async (cb: (c: DockerChanged) => void) => { handlers.docker.push(cb); return () => {} }),
     onLogLines: vi.fn(async (cb: (l: LogLines) => void) => { handlers.logs.push(cb); return () => {} }),

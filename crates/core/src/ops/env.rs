@@ -89,6 +89,20 @@ impl Berth {
         crate::terminal::launch_for(env, command)
     }
 
+    /// A terminal running a shell in container `id` of the machine (`docker exec -it`, with the
+    /// machine's environment set; bash where the image has it, else sh).
+    pub async fn container_shell_launch(
+        &self,
+        name: &str,
+        id: &str,
+        progress: &ProgressRef,
+    ) -> Result<crate::terminal::Launch> {
+        crate::names::validate_machine_name(name)?;
+        crate::containers::check_reference(id)?;
+        let env = self.env_vars(name, false, progress).await?;
+        crate::terminal::launch_for(env, container_shell_command(id))
+    }
+
     /// Rewrites the machine's docker context, if it has one, so its copies of the TLS files
     /// follow the machine's.
     pub(crate) fn refresh_context(&self, name: &str, progress: &ProgressRef) {
@@ -223,6 +237,21 @@ pub fn go_quote(s: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// `docker exec -it ID sh -c '…'`: bash when the image has it, else sh.
+pub fn container_shell_command(id: &str) -> Vec<String> {
+    [
+        "docker",
+        "exec",
+        "-it",
+        id,
+        "sh",
+        "-c",
+        "if command -v bash >/dev/null 2>&1; then exec bash; else exec sh; fi",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 #[cfg(test)]
