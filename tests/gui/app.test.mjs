@@ -4,10 +4,12 @@
 // the env file, docker context and shell profiles the app writes, and that `docker` follows.
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import {
   By,
+  CLI_BIN,
   berth,
   currentContext,
   keyringSecret,
@@ -182,6 +184,51 @@ describe('Berth desktop app', { timeout: 240000 }, () => {
     console.log(`cli create took ${created - t0} ms; the window showed it ${seen - created} ms later`)
     assert.ok(seen - created < 1000, `shown ${seen - created} ms after the CLI finished`)
     await waitFor('cli1 Running', async () => (await rowText('cli1'))?.includes('Running'), 10000)
+  })
+
+  test('the machine page: containers made with the docker CLI, their logs, stopped from the window, live', async () => {
+    const d = (cmd) => sh(world, `eval "$('${CLI_BIN}' env gui1)" && docker ${cmd}`)
+    // A one-file busybox image, imported (the test host has no registry).
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-gui-bb-'))
+    fs.mkdirSync(path.join(dir, 'root/bin'), { recursive: true })
+    fs.copyFileSync('/bin/busybox', path.join(dir, 'root/bin/busybox'))
+    fs.symlinkSync('busybox', path.join(dir, 'root/bin/sh'))
+    let r = sh(world, `tar -cf '${dir}/bb.tar' -C '${dir}/root' . && eval "$('${CLI_BIN}' env gui1)" && docker import '${dir}/bb.tar' berth-test/busybox`)
+    fs.rmSync(dir, { recursive: true, force: true })
+    assert.equal(r.code, 0, r.text)
+    r = d(`run -d --name talker berth-test/busybox sh -c 'echo hello from talker; echo oops >&2; exec busybox sleep 600'`)
+    assert.equal(r.code, 0, r.text)
+
+    await $(`${row('gui1')} button[aria-label='Open gui1']`).click()
+    await waitFor('the page with the container', async () => (await driver.findElements(By.css("tr[data-container='talker']"))).length === 1, 20000)
+    assert.match(await text("[aria-label='Engine']"), /Docker 20\.10/)
+    await $x("//tr[@data-container='talker']//button[normalize-space()='Logs']").click()
+    await waitFor('the log lines', async () => (await text('.logs')).includes('hello from talker'), 10000)
+    assert.ok((await text('.logs .stderr')).includes('oops'), 'stderr is marked')
+
+    // Stopped from the window: docker sees it.
+    await $("input[aria-label='Select talker']").click()
+    await button('Stop').click()
+    await waitFor('docker says exited', () => d("inspect -f '{{.State.Status}}' talker").out.trim() === 'exited', 30000)
+    await waitFor('the page says exited', async () => (await text("tr[data-container='talker']")).includes('exited'), 10000)
+
+    // Made elsewhere: it appears without a refresh (the page follows the event stream).
+    r = d('create --name elsewhere berth-test/busybox true')
+    assert.equal(r.code, 0, r.text)
+    const created = Date.now()
+    await waitFor('the new container', async () => (await driver.findElements(By.css("tr[data-container='elsewhere']"))).length === 1, 5000, 20)
+    console.log(`docker create returned -> shown on the machine page: ${Date.now() - created} ms`)
+    await screenshot(driver, '05b-machine-page')
+
+    // Removed from the window, after the confirmation.
+    await $("input[aria-label='Select elsewhere']").click()
+    await button('Remove…').click()
+    const dialog = await $('[role=alertdialog]')
+    assert.match(await dialog.getText(), /Remove 2 containers\?/)
+    await dialog.findElement(By.xpath(".//button[normalize-space()='Remove']")).click()
+    await waitFor('both gone', () => d("ps -a --format '{{.Names}}'").out.trim() === '', 30000)
+    await button('← Machines').click()
+    await waitFor('the list again', async () => (await text('main h1')) === 'Machines')
   })
 
   test('settings: context mode and the shell-profile block, previewed then installed and removed', async () => {
