@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::run::log;
 use crate::drivers::workspace::ShareStatus;
 use crate::error::Result;
-use crate::ops::workspace::{MOUNTING, record_shares};
+use crate::ops::workspace::{MOUNTING, record_shares, unmounted};
 use crate::ops::{Berth, ProgressRef};
 use crate::progress::{Event, Progress};
 
@@ -52,21 +52,15 @@ async fn serve_all(berth: &Berth, name: &str) -> Result<bool> {
         return Ok(false);
     }
     let dir = berth.store.machine_dir(name);
-    let status: Vec<ShareStatus> = shares
-        .iter()
-        .map(|s| ShareStatus {
-            host: s.host.clone(),
-            guest: s.guest.clone(),
-            problem: MOUNTING.into(),
-        })
-        .collect();
-    let status = Arc::new(Mutex::new(status));
+    let status = Arc::new(Mutex::new(unmounted(&shares, MOUNTING)));
     let progress: ProgressRef = Arc::new(ToLog);
     let session = match berth.connect_ssh(&mut m, d.as_ref(), &progress).await {
         Ok(s) => s,
         Err(e) => {
             let why = format!("cannot log in to the VM: {}", e.message());
-            set_all(&dir, &status, &why);
+            if let Err(e) = record_shares(&dir, &unmounted(&shares, &why)) {
+                log(&format!("cannot record the shared folders: {e}"));
+            }
             return Err(e);
         }
     };
@@ -105,12 +99,5 @@ fn set_one(dir: &Path, status: &Mutex<Vec<ShareStatus>>, i: usize, problem: &str
     }
     if let Err(e) = record_shares(dir, &s) {
         log(&format!("cannot record the shared folders: {e}"));
-    }
-}
-
-fn set_all(dir: &Path, status: &Mutex<Vec<ShareStatus>>, problem: &str) {
-    let n = status.lock().map(|s| s.len()).unwrap_or(0);
-    for i in 0..n {
-        set_one(dir, status, i, problem);
     }
 }

@@ -32,7 +32,8 @@ pub fn record_shares(dir: &Path, status: &[ShareStatus]) -> Result<()> {
     crate::fsutil::write_json(&dir.join(SHARES_FILE), &status, crate::fsutil::PUBLIC_MODE)
 }
 
-fn unmounted(shares: &[workspace::SharedFolder], why: &str) -> Vec<ShareStatus> {
+/// Every share of `shares`, not mounted (yet) for `why`.
+pub(crate) fn unmounted(shares: &[workspace::SharedFolder], why: &str) -> Vec<ShareStatus> {
     shares
         .iter()
         .map(|s| ShareStatus {
