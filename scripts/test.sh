@@ -12,7 +12,7 @@ apt_install curl ca-certificates git openssh-server openssh-client \
   docker.io iproute2 iptables sudo busybox-static python3 strace bc \
   "${TAURI_BUILD_PKGS[@]}" libayatana-appindicator3-1 \
   xvfb xauth dbus dbus-x11 at-spi2-core fonts-dejavu-core webkit2gtk-driver python3-dbus python3-gi imagemagick xdotool \
-  gnome-keyring libsecret-tools python3-yaml openssl util-linux sshfs
+  gnome-keyring libsecret-tools python3-yaml openssl util-linux sshfs docker-registry
 ensure_rust
 ensure_node
 ensure_qemu
@@ -51,7 +51,7 @@ ensure_moto
 tests/cloud/run.sh "${CARGO_TARGET_DIR:-$ROOT/target}/debug/berth"
 echo "== end-to-end: generic driver on real test hosts"
 cargo test -q -p berth --test e2e_generic -- --include-ignored --test-threads=4
-echo "== end-to-end: the machine page's containers, logs, images and volumes on a real test host"
+echo "== end-to-end: the machine page (containers, logs, run, inspect, pull from a local registry, disk use) on a real test host"
 cargo test -q -p berth --test e2e_containers -- --include-ignored
 echo "== end-to-end: DigitalOcean driver (Prism proxy + stateful fake) on real test hosts"
 cargo test -q -p berth --test e2e_digitalocean -- --include-ignored --test-threads=2

@@ -7,8 +7,8 @@ use berth_core::ErrorKind;
 use berth_core::agent::ports::PortStatus;
 use berth_core::cloud::choices::Choice;
 use berth_core::containers::{
-    ContainerAction, ContainerPort, ContainerRow, EngineOverview, ImageRow, LogLine, LogStream,
-    NetworkRow, VolumeRow,
+    ContainerAction, ContainerPort, ContainerRow, DiskUsage, EngineOverview, ImageRow, LogLine,
+    LogStream, NetworkRow, PullProgress, RunRequest, VolumeRow, disk::UsageRow,
 };
 use berth_core::drivers::localvm::quickstart::QuickstartPlan;
 use berth_core::drivers::workspace::{Proto, ShareStatus};
@@ -23,7 +23,7 @@ use berth_core::settings::{Settings, SwitchMode, Theme};
 use ts_rs::{Config, TS};
 
 use crate::commands::accounts::{AccountView, AddedAccount, NewAccount};
-use crate::commands::containers::{DockerChanged, LogLines};
+use crate::commands::containers::{DockerChanged, LogLines, PullStep};
 use crate::commands::create::{CreateRequest, DriverCard, EngineForm};
 use crate::commands::settings::AppInfo;
 use crate::commands::{JobDone, JobProgress, UiError};
@@ -135,6 +135,23 @@ fn table() -> Vec<Command> {
             "open_container_shell",
             vec![a::<String>("name"), a::<String>("id")],
         ),
+        c::<String>(
+            "save_container_logs",
+            vec![a::<String>("name"), a::<String>("id")],
+        ),
+        c::<String>(
+            "inspect_container",
+            vec![a::<String>("name"), a::<String>("id")],
+        ),
+        c::<DiskUsage>("disk_usage", vec![a::<String>("name")]),
+        c::<()>(
+            "pull_image",
+            vec![a::<String>("name"), a::<String>("reference")],
+        ),
+        c::<String>(
+            "run_container",
+            vec![a::<String>("name"), a::<RunRequest>("request")],
+        ),
         c::<Vec<ImageRow>>("list_images", vec![a::<String>("name")]),
         c::<()>(
             "remove_image",
@@ -224,6 +241,11 @@ fn generate() -> String {
         decl::<NetworkRow>(),
         decl::<DockerChanged>(),
         decl::<LogLines>(),
+        decl::<DiskUsage>(),
+        decl::<UsageRow>(),
+        decl::<PullProgress>(),
+        decl::<PullStep>(),
+        decl::<RunRequest>(),
     ] {
         out.push_str(&d);
     }

@@ -2,8 +2,10 @@
 //! host's dockerd, with containers made by the docker CLI: the list with states, published
 //! ports as links and compose projects; logs of both streams, and lines written while
 //! following; every container action, checked with `docker inspect`; images, volumes (with
-//! their users) and networks; and clear errors for objects that are gone, in use, or not
-//! names at all.
+//! their users) and networks; run from an image (a published port that answers; a failed start
+//! leaves nothing), Inspect, saved logs, `system df`; a pull with each layer's progress from a
+//! registry inside the test host (Debian's docker-registry), and one the machine cannot reach;
+//! and clear errors for objects that are gone, in use, or not names at all.
 
 mod support;
 
@@ -209,5 +211,278 @@ fn the_machine_page_sees_and_acts_on_what_runs() {
     assert!(rt.block_on(berth.prune_volumes("page")).expect("prune") >= 0);
     let nets = rt.block_on(berth.networks("page")).expect("networks");
     assert!(nets.iter().any(|n| n.name == "bridge"), "{nets:?}");
+
+    run_inspect_and_disk_usage(&b, &berth, &rt, &host);
+    pull_with_progress(&b, &berth, &rt, &host);
     assert_ok(&b.run(&["rm", "-y", "page"]), "rm");
+}
+
+/// Run from an image (a working published port; a failed start leaves nothing), Inspect,
+/// saved logs and `system df`.
+fn run_inspect_and_disk_usage(
+    b: &Berth,
+    berth: &berth_core::ops::Berth,
+    rt: &tokio::runtime::Runtime,
+    host: &TestHost,
+) {
+    use berth_core::containers::RunRequest;
+    let docker = |args: &str| b.shell(&format!("eval \"$(berth env page)\" && docker {args}"));
+    let port = free_port();
+    let req = RunRequest {
+        image: "berth-test/busybox".into(),
+        name: "made-here".into(),
+        command: "sh -c 'mkdir -p /w && echo \"$GREETING\" > /w/index.html && echo served >&2 && exec busybox httpd -f -p 80 -h /w'".into(),
+        ports: vec![format!("{port}:80")],
+        volumes: vec!["madedata:/data".into()],
+        env: vec!["GREETING=hello from the run form".into()],
+    };
+    let id = rt.block_on(berth.run_container("page", &req)).expect("run");
+    assert_eq!(state(b, "made-here"), "running");
+    let mut body = String::new();
+    for _ in 0..50 {
+        let o = std::process::Command::new("curl")
+            .args([
+                "-fsS",
+                "--max-time",
+                "2",
+                &format!("http://{}:{port}/", host.ip),
+            ])
+            .output()
+            .expect("curl");
+        body = stdout(&o);
+        if o.status.success() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(
+        body.trim(),
+        "hello from the run form",
+        "the published port answers"
+    );
+
+    // The same port again: the start fails, and the container it made is gone again.
+    let clash = RunRequest {
+        name: "clash".into(),
+        ..req.clone()
+    };
+    let e = rt
+        .block_on(berth.run_container("page", &clash))
+        .expect_err("port taken");
+    assert!(e.to_string().contains("removed again"), "{e}");
+    assert!(
+        !stdout(&docker("ps -a --format '{{.Names}}'")).contains("clash"),
+        "nothing half-made is left"
+    );
+    // The name taken, bad fields: clear errors, nothing made.
+    let e = rt
+        .block_on(berth.run_container(
+            "page",
+            &RunRequest {
+                ports: vec![],
+                ..req.clone()
+            },
+        ))
+        .expect_err("name taken");
+    assert!(e.to_string().contains("exists already"), "{e}");
+    let e = rt
+        .block_on(berth.run_container(
+            "page",
+            &RunRequest {
+                name: "bad".into(),
+                ports: vec!["eighty".into()],
+                ..req.clone()
+            },
+        ))
+        .expect_err("bad port");
+    assert!(e.to_string().contains("is not a port to publish"), "{e}");
+
+    // Inspect: the daemon's JSON, every field.
+    let json = rt
+        .block_on(berth.inspect_container("page", "made-here"))
+        .expect("inspect");
+    let v: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(v["Id"], id.as_str());
+    assert_eq!(v["Name"], "/made-here");
+    assert!(
+        v["Config"]["Env"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|x| x == "GREETING=hello from the run form")),
+        "{json}"
+    );
+    let e = rt
+        .block_on(berth.inspect_container("page", "never-was"))
+        .expect_err("gone");
+    assert!(e.to_string().contains("no such container"), "{e}");
+
+    // Saved logs: both streams, one line each, time-stamped.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = rt
+        .block_on(berth.save_container_logs("page", "made-here", dir.path()))
+        .expect("save logs");
+    let saved = std::fs::read_to_string(&path).expect("saved file");
+    assert!(
+        saved
+            .lines()
+            .any(|l| l.ends_with(" stderr served") && l.contains('T')),
+        "{saved}"
+    );
+
+    let df = rt.block_on(berth.disk_usage("page")).expect("df");
+    assert!(df.images.count >= 1 && df.images.size > 0, "{df:?}");
+    assert!(df.containers.active >= 1, "{df:?}");
+    assert!(
+        df.volume_sizes.iter().any(|(n, _)| n == "madedata"),
+        "{df:?}"
+    );
+    rt.block_on(berth.container_action("page", "made-here", ContainerAction::RemoveWithVolumes))
+        .expect("remove");
+}
+
+/// A registry inside the test host (Debian's docker-registry, on the host's loopback, which
+/// Docker trusts over plain HTTP): a pull shows each layer's progress and the image appears; a
+/// registry the machine cannot reach gives the error that says so.
+fn pull_with_progress(
+    b: &Berth,
+    berth: &berth_core::ops::Berth,
+    rt: &tokio::runtime::Runtime,
+    host: &TestHost,
+) {
+    let registry = Registry::start(host);
+    let docker = |args: &str| b.shell(&format!("eval \"$(berth env page)\" && docker {args}"));
+    // An image of its own layer (busybox plus 4 MB), pushed, then deleted from the machine.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("rootfs");
+    std::fs::create_dir_all(root.join("bin")).expect("mkdir");
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("busybox");
+    let noise: Vec<u8> = (0..4_000_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+        .collect();
+    std::fs::write(root.join("noise"), noise).expect("noise");
+    let tar = dir.path().join("big.tar");
+    assert_ok(
+        &std::process::Command::new("tar")
+            .arg("-cf")
+            .arg(&tar)
+            .arg("-C")
+            .arg(&root)
+            .arg(".")
+            .output()
+            .expect("tar"),
+        "tar",
+    );
+    let image = format!("127.0.0.1:{}/berth-test/big:v1", registry.port);
+    assert_ok(
+        &docker(&format!("import {} {image}", tar.display())),
+        "import",
+    );
+    assert_ok(&docker(&format!("push {image}")), "push");
+    assert_ok(&docker(&format!("rmi {image}")), "rmi");
+
+    let mut steps = Vec::new();
+    rt.block_on(berth.pull_image("page", &image, |s| steps.push(s)))
+        .expect("pull");
+    let layer = steps
+        .iter()
+        .find(|s| !s.layer.is_empty())
+        .map(|s| s.layer.clone())
+        .unwrap_or_else(|| panic!("a layer's steps: {steps:?}"));
+    let of_layer: Vec<&str> = steps
+        .iter()
+        .filter(|s| s.layer == layer)
+        .map(|s| s.status.as_str())
+        .collect();
+    assert!(
+        of_layer.contains(&"Downloading") && of_layer.last() == Some(&"Pull complete"),
+        "{of_layer:?}"
+    );
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.status == "Downloading" && s.total.is_some_and(|t| t > 1_000_000)),
+        "byte counts: {steps:?}"
+    );
+    let images = rt.block_on(berth.images("page")).expect("images");
+    assert!(
+        images.iter().any(|i| i.tags.contains(&image)),
+        "pulled: {images:?}"
+    );
+    // Nothing answers there: the machine has no route to that registry.
+    let nowhere = format!("127.0.0.1:{}/berth-test/big:v1", free_port());
+    let e = rt
+        .block_on(berth.pull_image("page", &nowhere, |_| {}))
+        .expect_err("unreachable");
+    assert!(
+        e.to_string().contains("could not reach the registry"),
+        "{e}"
+    );
+    assert!(
+        e.hint().unwrap_or_default().contains("from the machine"),
+        "{e:?}"
+    );
+    let e = rt
+        .block_on(berth.pull_image(
+            "page",
+            &format!("127.0.0.1:{}/berth-test/never:v1", registry.port),
+            |_| {},
+        ))
+        .expect_err("missing");
+    assert!(e.to_string().contains("no image"), "{e}");
+    assert_ok(&docker(&format!("rmi {image}")), "rmi");
+}
+
+/// Debian's docker-registry, running in a test host's network namespace until dropped.
+struct Registry {
+    pid: String,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    fn start(host: &TestHost) -> Registry {
+        // The host's /tmp is its state dir's tmp (its own mount namespace).
+        let dir = tempfile::tempdir_in(host.state.join("tmp")).expect("tempdir");
+        let inside = std::path::Path::new("/tmp").join(dir.path().file_name().expect("name"));
+        let port = free_port();
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                inside.join("data").display()
+            ),
+        )
+        .expect("config");
+        let log = dir.path().join("registry.log");
+        let pid = host.sh_ok(&format!(
+            "docker-registry serve {} >{} 2>&1 & echo $!",
+            inside.join("config.yml").display(),
+            inside.join("registry.log").display()
+        ));
+        let r = Registry {
+            pid: pid.trim().to_string(),
+            port,
+            _dir: dir,
+        };
+        for _ in 0..100 {
+            if host
+                .sh(&format!("busybox wget -q -O- http://127.0.0.1:{port}/v2/"))
+                .status
+                .success()
+            {
+                return r;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!(
+            "the registry did not answer: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill").arg(&self.pid).status();
+    }
 }

@@ -170,34 +170,73 @@ pub async fn version(docker: &Docker, url: &str) -> Result<EngineVersion> {
     })
 }
 
-/// The health check used by ls, status and provisioning: `GET /_ping` over mutual TLS. The
-/// version comes from the `Server: Docker/<version>` header every dockerd response carries;
-/// `/version` is asked only when that header is missing (dockerd 20.10 answers `/version` by
-/// running `runc --version` and `docker-init --version`: too slow for fifty machines at once).
-pub async fn probe(url: &str, tls: &EngineTls, timeout: Duration) -> Result<EngineVersion> {
+/// One GET of the Docker API at `path`, headers only (the body is the caller's to read).
+async fn get(
+    url: &str,
+    tls: &EngineTls,
+    path: &str,
+    timeout: Duration,
+) -> Result<hyper::Response<hyper::body::Incoming>> {
     let client: Client<Https, http_body_util::Empty<bytes::Bytes>> =
         Client::builder(TokioExecutor::new()).build(https_connector(tls, timeout));
-    let uri: hyper::Uri = format!("https://{}/_ping", host_port(url))
+    let uri: hyper::Uri = format!("https://{}{path}", host_port(url))
         .parse()
         .map_err(|e| Error::invalid(format!("\"{url}\" is not a Docker URL: {e}")))?;
     let req = hyper::Request::get(uri)
         .body(http_body_util::Empty::new())
         .map_err(|e| Error::engine(e.to_string()))?;
-    let resp = match tokio::time::timeout(timeout, client.request(req)).await {
-        Err(_) => {
-            return Err(Error::timeout(format!(
-                "the Docker API at {url} did not answer within {} s",
-                timeout.as_secs_f32()
-            )));
-        }
-        Ok(Err(e)) => {
-            return Err(describe(
-                url,
-                &bollard::errors::Error::HyperLegacyError { err: e },
-            ));
-        }
-        Ok(Ok(r)) => r,
-    };
+    match tokio::time::timeout(timeout, client.request(req)).await {
+        Err(_) => Err(Error::timeout(format!(
+            "the Docker API at {url} did not answer within {} s",
+            timeout.as_secs_f32()
+        ))),
+        Ok(Err(e)) => Err(describe(
+            url,
+            &bollard::errors::Error::HyperLegacyError { err: e },
+        )),
+        Ok(Ok(r)) => Ok(r),
+    }
+}
+
+/// The Docker API's JSON at `path` as the daemon wrote it, every field kept (bollard's models
+/// follow the newest API and drop what older daemons say: `docker inspect` must show it all).
+/// A 404 is NotFound with Docker's message.
+pub async fn get_json(
+    url: &str,
+    tls: &EngineTls,
+    path: &str,
+    timeout: Duration,
+) -> Result<serde_json::Value> {
+    use http_body_util::BodyExt;
+    let resp = get(url, tls, path, timeout).await?;
+    let status = resp.status();
+    let body = tokio::time::timeout(timeout, resp.into_body().collect())
+        .await
+        .map_err(|_| Error::timeout(format!("the Docker API at {url} stopped mid-answer")))?
+        .map_err(|e| Error::engine(format!("the Docker API at {url}: {e}")))?
+        .to_bytes();
+    let json: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+        Error::engine(format!(
+            "the Docker API at {url} answered {path} with something that is not JSON ({e})"
+        ))
+    })?;
+    let message = || json["message"].as_str().unwrap_or("").to_string();
+    match status.as_u16() {
+        200..=299 => Ok(json),
+        404 => Err(Error::not_found(message())),
+        s => Err(Error::engine(format!(
+            "the Docker API at {url} answered {s}: {}",
+            message()
+        ))),
+    }
+}
+
+/// The health check used by ls, status and provisioning: `GET /_ping` over mutual TLS. The
+/// version comes from the `Server: Docker/<version>` header every dockerd response carries;
+/// `/version` is asked only when that header is missing (dockerd 20.10 answers `/version` by
+/// running `runc --version` and `docker-init --version`: too slow for fifty machines at once).
+pub async fn probe(url: &str, tls: &EngineTls, timeout: Duration) -> Result<EngineVersion> {
+    let resp = get(url, tls, "/_ping", timeout).await?;
     if !resp.status().is_success() {
         return Err(Error::engine(format!(
             "the Docker API at {url} answered {}",

@@ -2,7 +2,8 @@
 //! into `berth_core::ops` (crate `containers`); the page refreshes after each action.
 
 use berth_core::containers::{
-    ContainerAction, ContainerRow, EngineOverview, ImageRow, LogLine, NetworkRow, VolumeRow,
+    ContainerAction, ContainerRow, DiskUsage, EngineOverview, ImageRow, LogLine, NetworkRow,
+    PullProgress, RunRequest, VolumeRow,
 };
 use std::sync::Mutex;
 use std::time::Duration;
@@ -67,6 +68,87 @@ pub async fn open_container_shell(state: State<'_, AppState>, name: String, id: 
     let launch = state.berth.container_shell_launch(&name, &id, &p).await?;
     berth_core::terminal::spawn(&launch)?;
     Ok(())
+}
+
+/// Writes all of a container's output to a file in the user's Downloads folder; its path.
+#[tauri::command]
+pub async fn save_container_logs(
+    state: State<'_, AppState>,
+    name: String,
+    id: String,
+) -> Res<String> {
+    let dir = dirs::download_dir()
+        .or_else(dirs::home_dir)
+        .ok_or_else(|| berth_core::Error::io("no Downloads or home folder to save the logs to"))?;
+    let path = state.berth.save_container_logs(&name, &id, &dir).await?;
+    Ok(path.display().to_string())
+}
+
+/// `docker inspect` of a container, indented.
+#[tauri::command]
+pub async fn inspect_container(
+    state: State<'_, AppState>,
+    name: String,
+    id: String,
+) -> Res<String> {
+    Ok(state.berth.inspect_container(&name, &id).await?)
+}
+
+#[tauri::command]
+pub async fn disk_usage(state: State<'_, AppState>, name: String) -> Res<DiskUsage> {
+    Ok(state.berth.disk_usage(&name).await?)
+}
+
+/// A step of a pull, for the images tab's progress.
+#[derive(Clone, serde::Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct PullStep {
+    pub name: String,
+    pub reference: String,
+    pub step: PullProgress,
+}
+
+/// Pulls an image, emitting `pull-progress` as layers move (a layer's byte counts at most
+/// every 100 ms: Docker reports every few hundred kilobytes).
+#[tauri::command]
+pub async fn pull_image(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    name: String,
+    reference: String,
+) -> Res<()> {
+    let mut last: std::collections::HashMap<String, (String, std::time::Instant)> =
+        Default::default();
+    let emit = |step: PullProgress| {
+        let now = std::time::Instant::now();
+        if let Some((status, at)) = last.get(&step.layer)
+            && !step.layer.is_empty()
+            && *status == step.status
+            && now.duration_since(*at) < Duration::from_millis(100)
+        {
+            return;
+        }
+        last.insert(step.layer.clone(), (step.status.clone(), now));
+        let _ = app.emit(
+            "pull-progress",
+            PullStep {
+                name: name.clone(),
+                reference: reference.clone(),
+                step,
+            },
+        );
+    };
+    Ok(state.berth.pull_image(&name, &reference, emit).await?)
+}
+
+/// Creates and starts a container from an image; its ID.
+#[tauri::command]
+pub async fn run_container(
+    state: State<'_, AppState>,
+    name: String,
+    request: RunRequest,
+) -> Res<String> {
+    Ok(state.berth.run_container(&name, &request).await?)
 }
 
 #[tauri::command]

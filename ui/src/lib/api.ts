@@ -1,7 +1,7 @@
 // The one module that talks to the Rust side: every invoke() and event listener is here.
 import { commands } from './bindings'
 import { listen, type UnlistenFn } from '@tauri-apps/api/event'
-import type { DockerChanged, JobDone, JobProgress, LogLines, MachineView, UiError } from './types'
+import type { DockerChanged, JobDone, JobProgress, LogLines, MachineView, PullStep, UiError } from './types'
 
 export const api = {
   // Every command, typed from the Rust side (bindings.ts is generated).
@@ -10,6 +10,7 @@ export const api = {
   onJobProgress: (cb: (p: JobProgress) => void): Promise<UnlistenFn> => listen<JobProgress>('job-progress', (e) => cb(e.payload)),
   onJobDone: (cb: (d: JobDone) => void): Promise<UnlistenFn> => listen<JobDone>('job-done', (e) => cb(e.payload)),
   onDockerChanged: (cb: (c: DockerChanged) => void): Promise<UnlistenFn> => listen<DockerChanged>('docker-changed', (e) => cb(e.payload)),
+  onPullProgress: (cb: (p: PullStep) => void): Promise<UnlistenFn> => listen<PullStep>('pull-progress', (e) => cb(e.payload)),
   onLogLines: (cb: (l: LogLines) => void): Promise<UnlistenFn> => listen<LogLines>('log-lines', (e) => cb(e.payload)),
 }
 

@@ -235,6 +235,52 @@ export type DockerChanged = { name: string,
  */
 error: string | null, };
 export type LogLines = { id: string, lines: Array<LogLine>, };
+export type DiskUsage = { images: UsageRow, containers: UsageRow, volumes: UsageRow, buildCache: UsageRow, 
+/**
+ * Each volume's size where Docker measured it (local volumes), by name.
+ */
+volumeSizes: Array<[string, number]>, };
+export type UsageRow = { count: number, 
+/**
+ * In use (images by containers, containers running, volumes mounted).
+ */
+active: number, 
+/**
+ * Bytes.
+ */
+size: number, 
+/**
+ * Bytes a prune would free.
+ */
+reclaimable: number, };
+export type PullProgress = { layer: string, 
+/**
+ * Docker's words: "Pulling fs layer", "Downloading", "Extracting", "Pull complete",
+ * "Already exists".
+ */
+status: string, current: number | null, total: number | null, };
+export type PullStep = { name: string, reference: string, step: PullProgress, };
+export type RunRequest = { image: string, 
+/**
+ * Empty: Docker picks one.
+ */
+name: string, 
+/**
+ * A shell-style command line; empty: the image's own.
+ */
+command: string, 
+/**
+ * `HOST:CONTAINER[/udp]`, `IP:HOST:CONTAINER`, or `CONTAINER` (a free host port).
+ */
+ports: Array<string>, 
+/**
+ * `SOURCE:/path[:ro]`: a path on the machine, or a volume's name.
+ */
+volumes: Array<string>, 
+/**
+ * `KEY=value`.
+ */
+env: Array<string>, };
 
 /** One typed function per command of src-tauri/src/commands/. */
 export const commands = {
@@ -268,6 +314,11 @@ export const commands = {
   containerAction: (name: string, ids: Array<string>, action: ContainerAction) => invoke<void>('container_action', { name, ids, action }),
   containerLogs: (name: string, id: string, tail: number | null) => invoke<Array<LogLine>>('container_logs', { name, id, tail }),
   openContainerShell: (name: string, id: string) => invoke<void>('open_container_shell', { name, id }),
+  saveContainerLogs: (name: string, id: string) => invoke<string>('save_container_logs', { name, id }),
+  inspectContainer: (name: string, id: string) => invoke<string>('inspect_container', { name, id }),
+  diskUsage: (name: string) => invoke<DiskUsage>('disk_usage', { name }),
+  pullImage: (name: string, reference: string) => invoke<void>('pull_image', { name, reference }),
+  runContainer: (name: string, request: RunRequest) => invoke<string>('run_container', { name, request }),
   listImages: (name: string) => invoke<Array<ImageRow>>('list_images', { name }),
   removeImage: (name: string, id: string, force: boolean) => invoke<void>('remove_image', { name, id, force }),
   pruneImages: (name: string) => invoke<number>('prune_images', { name }),

@@ -1,6 +1,6 @@
 // A fake of lib/api for component tests: records calls, lets tests fire events.
 import { vi } from 'vitest'
-import type { AccountView, ContainerAction, ContainerRow, DockerChanged, DriverCard, LogLines, Features, JobDone, NewAccount, JobProgress, MachineView, OptionSpec, ProfileFile, Settings } from '../lib/types'
+import type { AccountView, ContainerAction, ContainerRow, DockerChanged, DriverCard, LogLines, Features, PullStep, RunRequest, JobDone, NewAccount, JobProgress, MachineView, OptionSpec, ProfileFile, Settings } from '../lib/types'
 
 /** An option spec with the fields a test does not care about filled in. */
 export function spec(o: Pick<OptionSpec, 'name' | 'kind' | 'label'> & Partial<OptionSpec>): OptionSpec {
@@ -53,7 +53,7 @@ export function machine(name: string, over: Partial<MachineView> = {}): MachineV
 }
 
 export function fakeApi() {
-  const handlers = { machines: [] as ((m: MachineView[]) => void)[], progress: [] as ((p: JobProgress) => void)[], done: [] as ((d: JobDone) => void)[], docker: [] as ((c: DockerChanged) => void)[], logs: [] as ((l: LogLines) => void)[] }
+  const handlers = { machines: [] as ((m: MachineView[]) => void)[], progress: [] as ((p: JobProgress) => void)[], done: [] as ((d: JobDone) => void)[], docker: [] as ((c: DockerChanged) => void)[], logs: [] as ((l: LogLines) => void)[], pull: [] as ((p: PullStep) => void)[] }
   const settings: Settings = { switchMode: 'env', dockerContexts: true, notifications: true, theme: 'system' }
   const profiles: ProfileFile[] = [{ shell: 'bash', path: '/home/u/.bashrc', state: 'absent', reason: null, hint: null, block: '# >>> berth >>>\n. env.sh\n# <<< berth <<<\n', wholeFile: false }]
   const accounts: AccountView[] = []
@@ -121,6 +121,26 @@ export function fakeApi() {
     followLogs: vi.fn(async () => undefined),
     onDockerChanged: vi.fn(async (cb: (c: DockerChanged) => void) => { handlers.docker.push(cb); return () => {} }),
     onLogLines: vi.fn(async (cb: (l: LogLines) => void) => { handlers.logs.push(cb); return () => {} }),
+    onPullProgress: vi.fn(async (cb: (p: PullStep) => void) => { handlers.pull.push(cb); return () => {} }),
+    // A pull reports two layers, then finishes; a reference starting with "nowhere" fails as a
+    // machine without a route to the registry does.
+    pullImage: vi.fn(async (name: string, reference: string) => {
+      if (reference.startsWith('nowhere')) throw { kind: 'Engine', message: `the machine could not reach the registry for "${reference}": dial tcp: connection refused`, hint: 'Docker pulls from the machine, not from this computer' }
+      const step = (layer: string, status: string, current: number | null = null, total: number | null = null) =>
+        handlers.pull.forEach((cb) => cb({ name, reference, step: { layer, status, current, total } }))
+      step('', `Pulling from ${reference}`)
+      step('aaaaaaaaaaaa', 'Downloading', 500_000, 2_000_000)
+      step('bbbbbbbbbbbb', 'Already exists')
+      step('aaaaaaaaaaaa', 'Downloading', 1_000_000, 2_000_000)
+    }),
+    runContainer: vi.fn(async (_name: string, request: RunRequest) => {
+      if (request.ports.some((p) => !/^\d+(:\d+)?$/.test(p))) throw { kind: 'InvalidInput', message: `port "${request.ports[0]}" is not a port to publish`, hint: 'write HOST:CONTAINER (8080:80)' }
+      docker.containers.push(container(request.name || 'eager_turing', { image: request.image, created: 99 }))
+      return `id-${request.name}`
+    }),
+    inspectContainer: vi.fn(async (_name: string, id: string) => JSON.stringify({ Id: id, Config: { Env: ['A=1'] } }, null, 2)),
+    diskUsage: vi.fn(async () => ({ images: { count: 1, active: 1, size: 2_100_000, reclaimable: 0 }, containers: { count: 3, active: 2, size: 1000, reclaimable: 0 }, volumes: { count: 1, active: 1, size: 5_000_000, reclaimable: 0 }, buildCache: { count: 0, active: 0, size: 0, reclaimable: 0 }, volumeSizes: [['shopdata', 5_000_000]] as [string, number][] })),
+    saveContainerLogs: vi.fn(async (name: string, id: string) => `/home/me/Downloads/${name}-${id}-1.log`),
   }
   return { api, handlers, accounts, docker }
 }

@@ -8,8 +8,8 @@ use bollard::Docker;
 
 use super::Berth;
 use crate::containers::{
-    self, ContainerAction, ContainerRow, EngineOverview, ImageRow, LogLine, NetworkRow, PortLinks,
-    VolumeRow,
+    self, ContainerAction, ContainerRow, DiskUsage, EngineOverview, ImageRow, LogLine, NetworkRow,
+    PortLinks, PullProgress, RunRequest, VolumeRow,
 };
 use crate::engine::{self, EngineTls};
 use crate::error::Result;
@@ -20,10 +20,16 @@ const ENGINE_TIMEOUT: Duration = Duration::from_secs(15);
 impl Berth {
     /// A Docker client for the machine.
     pub async fn docker(&self, name: &str) -> Result<Docker> {
+        let (url, tls) = self.engine_endpoint(name)?;
+        engine::connect(&url, &tls, ENGINE_TIMEOUT).await
+    }
+
+    /// The machine's Docker URL and the client's TLS for it.
+    fn engine_endpoint(&self, name: &str) -> Result<(String, EngineTls)> {
         let (_, d) = self.load_ready(name)?;
         let url = d.engine_url()?;
         let tls = EngineTls::from_machine_dir(&self.store.machine_dir(name))?;
-        engine::connect(&url, &tls, ENGINE_TIMEOUT).await
+        Ok((url, tls))
     }
 
     /// Where the machine's published ports answer from here: its address, and the ports its
@@ -57,6 +63,42 @@ impl Berth {
 
     pub async fn container_logs(&self, name: &str, id: &str, tail: usize) -> Result<Vec<LogLine>> {
         containers::logs(&self.docker(name).await?, id, tail).await
+    }
+
+    /// Writes all of a container's output (both streams, time-stamped) to a new file in `dir`;
+    /// its path.
+    pub async fn save_container_logs(
+        &self,
+        name: &str,
+        id: &str,
+        dir: &std::path::Path,
+    ) -> Result<std::path::PathBuf> {
+        let lines = containers::all_logs(&self.docker(name).await?, id).await?;
+        let stamp = time::OffsetDateTime::now_utc().unix_timestamp();
+        let safe: String = id
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let path = dir.join(format!("{name}-{safe}-{stamp}.log"));
+        let mut text = String::new();
+        for l in &lines {
+            let stream = if l.stream == containers::LogStream::Stderr {
+                "stderr"
+            } else {
+                "stdout"
+            };
+            text.push_str(&format!("{} {stream} {}\n", l.time, l.text));
+        }
+        std::fs::write(&path, text).map_err(|e| {
+            crate::error::Error::io(format!("cannot write {}: {e}", path.display()))
+        })?;
+        Ok(path)
     }
 
     /// Follows a container's output (see `containers::follow_logs`).
@@ -106,6 +148,50 @@ impl Berth {
 
     pub async fn networks(&self, name: &str) -> Result<Vec<NetworkRow>> {
         containers::networks(&self.docker(name).await?).await
+    }
+
+    /// Pulls an image onto the machine (see `containers::pull::pull`).
+    pub async fn pull_image(
+        &self,
+        name: &str,
+        reference: &str,
+        progress: impl FnMut(PullProgress),
+    ) -> Result<()> {
+        containers::pull::pull(&self.docker(name).await?, reference, progress).await
+    }
+
+    /// Creates and starts a container; its ID.
+    pub async fn run_container(&self, name: &str, req: &RunRequest) -> Result<String> {
+        containers::run::run(&self.docker(name).await?, req).await
+    }
+
+    /// A container's `docker inspect` JSON, every field the daemon gave, indented.
+    pub async fn inspect_container(&self, name: &str, id: &str) -> Result<String> {
+        containers::check_reference(id)?;
+        let (url, tls) = self.engine_endpoint(name)?;
+        let json = engine::get_json(
+            &url,
+            &tls,
+            &format!("/containers/{id}/json"),
+            ENGINE_TIMEOUT,
+        )
+        .await
+        .map_err(|e| match e.kind() {
+            crate::error::ErrorKind::NotFound => {
+                crate::error::Error::not_found(format!("no such container \"{id}\" on the machine"))
+                    .with_hint("it was removed elsewhere: refresh the list")
+            }
+            _ => e,
+        })?;
+        Ok(serde_json::to_string_pretty(&json).unwrap_or_default())
+    }
+
+    /// What Docker's objects take on the machine's disk (`docker system df`).
+    pub async fn disk_usage(&self, name: &str) -> Result<DiskUsage> {
+        let (url, tls) = self.engine_endpoint(name)?;
+        // Docker measures volumes and container layers for this: slower than a listing.
+        let df = engine::get_json(&url, &tls, "/system/df", ENGINE_TIMEOUT * 4).await?;
+        Ok(containers::disk::parse(&df))
     }
 
     pub async fn engine_overview(&self, name: &str) -> Result<EngineOverview> {

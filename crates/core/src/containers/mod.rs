@@ -19,6 +19,14 @@ use serde::{Deserialize, Serialize};
 use crate::engine;
 use crate::error::{Error, Result};
 
+pub mod disk;
+pub mod pull;
+pub mod run;
+
+pub use disk::DiskUsage;
+pub use pull::PullProgress;
+pub use run::RunRequest;
+
 /// The label `docker compose` puts on every container of a project.
 const COMPOSE_PROJECT: &str = "com.docker.compose.project";
 /// Seconds a stopping container gets before it is killed (the docker CLI's default).
@@ -298,8 +306,17 @@ fn logs_options(tail: Option<usize>, follow: bool, since: i64) -> LogsOptions {
 
 /// The last `tail` lines of a container's output.
 pub async fn logs(docker: &Docker, id: &str, tail: usize) -> Result<Vec<LogLine>> {
+    collect_logs(docker, id, Some(tail)).await
+}
+
+/// Everything a container wrote.
+pub async fn all_logs(docker: &Docker, id: &str) -> Result<Vec<LogLine>> {
+    collect_logs(docker, id, None).await
+}
+
+async fn collect_logs(docker: &Docker, id: &str, tail: Option<usize>) -> Result<Vec<LogLine>> {
     check_reference(id)?;
-    let mut stream = docker.logs(id, Some(logs_options(Some(tail), false, 0)));
+    let mut stream = docker.logs(id, Some(logs_options(tail, false, 0)));
     let mut lines = Vec::new();
     while let Some(item) = stream.next().await {
         let out = item.map_err(|e| object_error("container", id, &e))?;
