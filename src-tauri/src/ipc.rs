@@ -17,6 +17,7 @@ use berth_core::drivers::{
 };
 use berth_core::monitor::{MachineView, ViewState};
 use berth_core::ops::MachineAction;
+use berth_core::ops::details::{LogFile, MachineDetails};
 use berth_core::profiles::{ProfileFile, ProfileState};
 use berth_core::progress::Event;
 use berth_core::settings::{Settings, SwitchMode, Theme};
@@ -114,6 +115,7 @@ fn table() -> Vec<Command> {
             vec![a::<String>("provider"), a::<String>("name")],
         ),
         c::<EngineOverview>("engine_overview", vec![a::<String>("name")]),
+        c::<MachineDetails>("machine_details", vec![a::<String>("name")]),
         c::<Vec<ContainerRow>>("list_containers", vec![a::<String>("name")]),
         c::<()>(
             "container_action",
@@ -242,6 +244,8 @@ fn generate() -> String {
         decl::<DockerChanged>(),
         decl::<LogLines>(),
         decl::<DiskUsage>(),
+        decl::<MachineDetails>(),
+        decl::<LogFile>(),
         decl::<UsageRow>(),
         decl::<PullProgress>(),
         decl::<PullStep>(),

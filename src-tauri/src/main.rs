@@ -33,6 +33,7 @@ macro_rules! commands {
             accounts::test_account,
             accounts::remove_account,
             containers::engine_overview,
+            containers::machine_details,
             containers::list_containers,
             containers::container_action,
             containers::container_logs,

@@ -72,6 +72,24 @@ fn the_machine_page_sees_and_acts_on_what_runs() {
     assert_eq!(row("web").project, None);
     assert_eq!(row("idle").state, "created");
 
+    // Where it runs, and the create log kept from the create above.
+    let d = berth.machine_details("page").expect("details");
+    assert_eq!(d.driver, "generic");
+    assert!(
+        d.facts.contains(&("Address".to_string(), host.ip.clone())),
+        "{:?}",
+        d.facts
+    );
+    let create_log = d
+        .logs
+        .iter()
+        .find(|l| l.label == "Create log")
+        .unwrap_or_else(|| panic!("a create log: {:?}", d.logs));
+    assert!(
+        create_log.tail.contains(" == ") && create_log.tail.contains("Docker"),
+        "{}",
+        create_log.tail
+    );
     let o = rt
         .block_on(berth.engine_overview("page"))
         .expect("overview");

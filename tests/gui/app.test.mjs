@@ -23,6 +23,8 @@ import {
   startTrayHost,
   stopAll,
   testhostDown,
+  startRegistry,
+  freePort,
   testhostUp,
   trayClick,
   trayItem,
@@ -227,6 +229,38 @@ describe('Berth desktop app', { timeout: 240000 }, () => {
     assert.match(await dialog.getText(), /Remove 2 containers\?/)
     await dialog.findElement(By.xpath(".//button[normalize-space()='Remove']")).click()
     await waitFor('both gone', () => d("ps -a --format '{{.Names}}'").out.trim() === '', 30000)
+
+    // Pulled from a registry inside the test host, with each layer's progress: the image is
+    // pushed there and deleted from the machine first, so its layer really comes down.
+    const registry = await startRegistry(host)
+    const image = `127.0.0.1:${registry.port}/berth-test/pulled:v1`
+    try {
+      r = d(`tag berth-test/busybox ${image} && docker push ${image} && docker rmi ${image} berth-test/busybox`)
+      assert.equal(r.code, 0, r.text)
+      await $x("//button[@role='tab'][starts-with(normalize-space(),'Images')]").click()
+      await $("input[aria-label='Image to pull']").sendKeys(image)
+      await button('Pull').click()
+      await waitFor('pulled', async () => (await driver.findElements(By.xpath(`//p[normalize-space()='Pulled ${image}.']`))).length === 1, 60000)
+      assert.match(await text("[aria-label='Pull progress']"), /Pull complete/)
+      await screenshot(driver, '05c-pulled')
+
+      // Run from it: a container whose published port answers.
+      const port = await freePort()
+      await $(`button[aria-label='Run ${image}']`).click()
+      const field = (label) => $x(`//div[@role='dialog']//label[starts-with(normalize-space(),'${label}')]/input`)
+      await (await field('Name')).sendKeys('site')
+      await (await field('Command')).sendKeys(`sh -c 'mkdir -p /w && echo hi from the run form > /w/index.html && exec busybox httpd -f -p 80 -h /w'`)
+      await (await field('Ports')).sendKeys(`${port}:80`)
+      await $x("//div[@role='dialog']//button[normalize-space()='Run']").click()
+      await waitFor('the new container on the page', async () => (await driver.findElements(By.css("tr[data-container='site']"))).length === 1, 20000)
+      await waitFor('its port answers', () => sh(world, `curl -fsS --max-time 2 http://${host.ip}:${port}/`).out.trim() === 'hi from the run form', 20000, 200)
+      await $("button[aria-label='Inspect site']").click()
+      await waitFor('the inspect view', async () => (await text("div[aria-label='Inspect site']")).includes('"Name": "/site"'))
+      await $x("//div[@aria-label='Inspect site']//button[normalize-space()='Close']").click()
+    } finally {
+      d(`rm -f site; docker rmi ${image}`)
+      registry.stop()
+    }
     await button('← Machines').click()
     await waitFor('the list again', async () => (await text('main h1')) === 'Machines')
   })

@@ -116,14 +116,27 @@ export const sh = (world, script) => run('sh', ['-c', script], world.env)
 export function testhostUp(n) {
   const out = runOk(TESTHOST, ['up', String(n)], process.env, { timeout: 180000 })
   const info = Object.fromEntries(out.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]))
-  return { n, ip: info.BERTH_TH_IP, key: info.BERTH_TH_KEY }
+  return { n, ip: info.BERTH_TH_IP, key: info.BERTH_TH_KEY, state: info.BERTH_TH_STATE }
+}
+
+/** Debian's docker-registry on a test host's loopback (which Docker trusts over plain HTTP);
+ * its config and data in the host's /tmp (its state dir's tmp). stop() kills it by PID. */
+export async function startRegistry(host) {
+  const port = await freePort()
+  const dir = fs.mkdtempSync(path.join(host.state, 'tmp', 'registry-'))
+  const inside = path.join('/tmp', path.basename(dir))
+  fs.writeFileSync(path.join(dir, 'config.yml'), `version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: ${inside}/data\nhttp:\n  addr: 127.0.0.1:${port}\n`)
+  const pid = runOk(TESTHOST, ['exec', String(host.n), 'sh', '-c', `docker-registry serve ${inside}/config.yml >${inside}/log 2>&1 & echo $!`], process.env).trim()
+  const stop = () => { run('kill', [pid], process.env); fs.rmSync(dir, { recursive: true, force: true }) }
+  await waitFor('the registry', () => run(TESTHOST, ['exec', String(host.n), 'busybox', 'wget', '-q', '-O-', `http://127.0.0.1:${port}/v2/`], process.env).code === 0, 10000).catch((e) => { stop(); throw e })
+  return { port, stop }
 }
 
 export function testhostDown(n) {
   run(TESTHOST, ['down', String(n)], process.env)
 }
 
-async function freePort() {
+export async function freePort() {
   return new Promise((resolve, reject) => {
     const s = net.createServer()
     s.listen(0, '127.0.0.1', () => {

@@ -22,6 +22,15 @@ pub async fn engine_overview(state: State<'_, AppState>, name: String) -> Res<En
     Ok(state.berth.engine_overview(&name).await?)
 }
 
+/// Where the machine runs and its logs (create, console, hypervisor, agent).
+#[tauri::command]
+pub async fn machine_details(
+    state: State<'_, AppState>,
+    name: String,
+) -> Res<berth_core::ops::details::MachineDetails> {
+    Ok(state.berth.machine_details(&name)?)
+}
+
 #[tauri::command]
 pub async fn list_containers(state: State<'_, AppState>, name: String) -> Res<Vec<ContainerRow>> {
     Ok(state.berth.containers(&name).await?)

@@ -240,6 +240,16 @@ export type DiskUsage = { images: UsageRow, containers: UsageRow, volumes: Usage
  * Each volume's size where Docker measured it (local volumes), by name.
  */
 volumeSizes: Array<[string, number]>, };
+export type MachineDetails = { driver: string, url: string, createdAt: string, 
+/**
+ * The OS Berth found when it provisioned the machine.
+ */
+os: string, facts: Array<[string, string]>, logs: Array<LogFile>, };
+export type LogFile = { label: string, path: string, 
+/**
+ * Its last lines.
+ */
+tail: string, };
 export type UsageRow = { count: number, 
 /**
  * In use (images by containers, containers running, volumes mounted).
@@ -310,6 +320,7 @@ export const commands = {
   testAccount: (provider: string, name: string) => invoke<string>('test_account', { provider, name }),
   removeAccount: (provider: string, name: string) => invoke<void>('remove_account', { provider, name }),
   engineOverview: (name: string) => invoke<EngineOverview>('engine_overview', { name }),
+  machineDetails: (name: string) => invoke<MachineDetails>('machine_details', { name }),
   listContainers: (name: string) => invoke<Array<ContainerRow>>('list_containers', { name }),
   containerAction: (name: string, ids: Array<string>, action: ContainerAction) => invoke<void>('container_action', { name, ids, action }),
   containerLogs: (name: string, id: string, tail: number | null) => invoke<Array<LogLine>>('container_logs', { name, id, tail }),

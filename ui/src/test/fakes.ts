@@ -140,6 +140,7 @@ export function fakeApi() {
     }),
     inspectContainer: vi.fn(async (_name: string, id: string) => JSON.stringify({ Id: id, Config: { Env: ['A=1'] } }, null, 2)),
     diskUsage: vi.fn(async () => ({ images: { count: 1, active: 1, size: 2_100_000, reclaimable: 0 }, containers: { count: 3, active: 2, size: 1000, reclaimable: 0 }, volumes: { count: 1, active: 1, size: 5_000_000, reclaimable: 0 }, buildCache: { count: 0, active: 0, size: 0, reclaimable: 0 }, volumeSizes: [['shopdata', 5_000_000]] as [string, number][] })),
+    machineDetails: vi.fn(async (name: string) => ({ driver: 'generic', url: 'tcp://127.0.0.1:1:2376', createdAt: '2026-12-02T06:00:00Z', os: 'Debian GNU/Linux 12 (bookworm)', facts: [['Address', '127.0.0.1'], ['SSH user', 'root']] as [string, string][], logs: [{ label: 'Create log', path: `/store/machines/${name}/create.log`, tail: '2026-12-02T06:00:00Z == Waiting for SSH' }] })),
     saveContainerLogs: vi.fn(async (name: string, id: string) => `/home/me/Downloads/${name}-${id}-1.log`),
   }
   return { api, handlers, accounts, docker }

@@ -51,6 +51,9 @@ pub fn cancelled_error(name: &str) -> Error {
     ))
 }
 
+/// The machine directory's record of its creation.
+pub const CREATE_LOG: &str = "create.log";
+
 impl Berth {
     /// Checks a create request without touching anything (name, engine flags, driver options,
     /// extra certificate names): what `create` checks first, and the GUI's review step.
@@ -86,6 +89,12 @@ impl Berth {
         let mut driver = Self::check_spec(spec)?;
         let lock = self.store.reserve_async(&spec.name).await?;
         let dir = self.store.machine_dir(&spec.name);
+        // What the user saw while it was made, kept for the machine page.
+        let logged: ProgressRef = Arc::new(crate::progress::LoggedTo::new(
+            progress.clone(),
+            &dir.join(CREATE_LOG),
+        ));
+        let progress = &logged;
 
         progress.step("certs", "Preparing certificates");
         for w in self.store.permission_warnings() {

@@ -14,6 +14,7 @@ use crate::store::{MachineLock, Store};
 
 mod containers;
 mod create;
+pub mod details;
 pub mod env;
 mod lifecycle;
 pub mod list;
