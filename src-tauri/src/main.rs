@@ -198,6 +198,10 @@ fn on_tray_menu(app: &AppHandle, id: &str) {
     let app = app.clone();
     match action {
         tray::Action::Open => show_window(&app),
+        tray::Action::OpenMachine(name) => {
+            show_window(&app);
+            let _ = app.emit("open-machine", name);
+        }
         tray::Action::Quit => app.exit(0),
         action => {
             tauri::async_runtime::spawn(async move {
@@ -208,7 +212,9 @@ fn on_tray_menu(app: &AppHandle, id: &str) {
                     tray::Action::UseLocal => switch_active(&app, &state.berth, None).await,
                     tray::Action::Start(n) => state.berth.start(n, &p).await,
                     tray::Action::Stop(n) => state.berth.stop(n, &p).await,
-                    tray::Action::Open | tray::Action::Quit => Ok(()),
+                    tray::Action::Open | tray::Action::OpenMachine(_) | tray::Action::Quit => {
+                        Ok(())
+                    }
                 };
                 if let Err(e) = result {
                     let _ = app.emit(

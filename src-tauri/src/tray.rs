@@ -33,6 +33,8 @@ pub enum Action {
     Start(String),
     Stop(String),
     Open,
+    /// Open the window on a machine's page.
+    OpenMachine(String),
     Quit,
 }
 
@@ -42,6 +44,7 @@ pub fn parse(id: &str) -> Option<Action> {
         ("use", n) if !n.is_empty() => Some(Action::Use(n.into())),
         ("start", n) if !n.is_empty() => Some(Action::Start(n.into())),
         ("stop", n) if !n.is_empty() => Some(Action::Stop(n.into())),
+        ("page", n) if !n.is_empty() => Some(Action::OpenMachine(n.into())),
         ("local", "") => Some(Action::UseLocal),
         ("open", "") => Some(Action::Open),
         ("quit", "") => Some(Action::Quit),
@@ -56,9 +59,14 @@ pub fn model(machines: &[MachineView]) -> Vec<Entry> {
             ViewState::Unknown => "unknown".to_string(),
             other => other.as_str().to_lowercase(),
         };
+        let containers = match v.running_containers {
+            Some(1) => ", 1 container".to_string(),
+            Some(n) => format!(", {n} containers"),
+            None => String::new(),
+        };
         m.push(Entry::Machine {
             id: format!("use:{}", v.name),
-            label: format!("{}  ({state})", v.name),
+            label: format!("{}  ({state}{containers})", v.name),
             checked: v.active,
             enabled: v.state == ViewState::Running || v.active,
         });
@@ -94,6 +102,15 @@ pub fn model(machines: &[MachineView]) -> Vec<Entry> {
         m.push(Entry::Submenu {
             label: "Start / stop".into(),
             items: power,
+        });
+    }
+    if !machines.is_empty() {
+        m.push(Entry::Submenu {
+            label: "Open machine page".into(),
+            items: machines
+                .iter()
+                .map(|v| (format!("page:{}", v.name), format!("Open {}", v.name), true))
+                .collect(),
         });
     }
     let any_active = machines.iter().any(|v| v.active);
@@ -134,14 +151,17 @@ mod tests {
     #[test]
     fn menu_checks_the_active_machine_and_offers_power_only_where_possible() {
         let menu = model(&[
-            v("dev", "generic", "Running", true),
+            MachineView {
+                running_containers: Some(3),
+                ..v("dev", "generic", "Running", true)
+            },
             v("vm", "qemu", "Stopped", false),
         ]);
         assert_eq!(
             menu[0],
             Entry::Machine {
                 id: "use:dev".into(),
-                label: "dev  (running)".into(),
+                label: "dev  (running, 3 containers)".into(),
                 checked: true,
                 enabled: true
             }
@@ -166,6 +186,14 @@ mod tests {
                 ("stop:vm".to_string(), "Stop vm".to_string(), false)
             ]
         );
+        assert!(menu.contains(&Entry::Submenu {
+            label: "Open machine page".into(),
+            items: vec![
+                ("page:dev".into(), "Open dev".into(), true),
+                ("page:vm".into(), "Open vm".into(), true)
+            ]
+        }));
+        assert_eq!(parse("page:vm"), Some(Action::OpenMachine("vm".into())));
         assert!(menu.contains(&Entry::Item {
             id: "local".into(),
             label: "Use local Docker".into(),

@@ -258,7 +258,7 @@ describe('Berth desktop app', { timeout: 240000 }, () => {
       await waitFor('the inspect view', async () => (await text("div[aria-label='Inspect site']")).includes('"Name": "/site"'))
       await $x("//div[@aria-label='Inspect site']//button[normalize-space()='Close']").click()
     } finally {
-      d(`rm -f site; docker rmi ${image}`)
+      d(`rm -f site; docker tag ${image} berth-test/busybox; docker rmi ${image}`)
       registry.stop()
     }
     await button('← Machines').click()
@@ -301,6 +301,16 @@ describe('Berth desktop app', { timeout: 240000 }, () => {
   })
 
   test('the tray lists the machines and switches the active host (context mode: open terminals follow)', async () => {
+    // Each machine says how many containers run on it; the tray opens a machine's page.
+    const r = sh(world, `eval "$('${CLI_BIN}' env gui1)" && docker run -d --name counted berth-test/busybox sh -c 'exec busybox sleep 600'`)
+    assert.equal(r.code, 0, r.text)
+    await $("button[aria-label='Check all machines now']").click()
+    await waitFor('the count in the tray', () => trayLayout(world, tray).some((i) => i.label === 'gui1  (running, 1 container)'), 10000)
+    trayClick(world, tray, 'Open gui1')
+    await waitFor("gui1's page", async () => (await driver.findElements(By.css("tr[data-container='counted']"))).length === 1, 10000)
+    await button('← Machines').click()
+    sh(world, `eval "$('${CLI_BIN}' env gui1)" && docker rm -f counted`)
+
     const layout = trayLayout(world, tray)
     const gui1 = layout.find((i) => i.label.startsWith('gui1  ('))
     const cli1 = layout.find((i) => i.label.startsWith('cli1  ('))

@@ -243,6 +243,8 @@ pub fn watch_machine(app: AppHandle, state: State<'_, AppState>, name: Option<St
                         // Bursts (compose up) become one reload.
                         if last.elapsed() >= Duration::from_millis(100) {
                             last = std::time::Instant::now();
+                            // The list's and the tray's container counts follow too.
+                            state.monitor.poke();
                             let _ = app.emit(
                                 "docker-changed",
                                 DockerChanged {

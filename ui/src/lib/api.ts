@@ -11,6 +11,7 @@ export const api = {
   onJobDone: (cb: (d: JobDone) => void): Promise<UnlistenFn> => listen<JobDone>('job-done', (e) => cb(e.payload)),
   onDockerChanged: (cb: (c: DockerChanged) => void): Promise<UnlistenFn> => listen<DockerChanged>('docker-changed', (e) => cb(e.payload)),
   onPullProgress: (cb: (p: PullStep) => void): Promise<UnlistenFn> => listen<PullStep>('pull-progress', (e) => cb(e.payload)),
+  onOpenMachine: (cb: (name: string) => void): Promise<UnlistenFn> => listen<string>('open-machine', (e) => cb(e.payload)),
   onLogLines: (cb: (l: LogLines) => void): Promise<UnlistenFn> => listen<LogLines>('log-lines', (e) => cb(e.payload)),
 }
 

@@ -11,7 +11,12 @@ features: Features,
  * A running local VM's published ports (with why one is not forwarded) and shared
  * folders (with why one is not mounted).
  */
-ports: Array<PortStatus>, shares: Array<ShareStatus>, };
+ports: Array<PortStatus>, shares: Array<ShareStatus>, 
+/**
+ * Containers running on a running machine (for the tray and the list); None when the
+ * machine's Docker was not asked or did not answer.
+ */
+runningContainers: number | null, };
 export type ViewState = "" | "Running" | "Paused" | "Saved" | "Stopped" | "Stopping" | "Starting" | "Error" | "Timeout" | "Not Found" | "Creating" | "Checking";
 export type Features = { 
 /**

@@ -49,11 +49,11 @@ export const amazonec2: DriverCard = {
 
 export function machine(name: string, over: Partial<MachineView> = {}): MachineView {
   const driver = over.driver ?? 'generic'
-  return { name, driver, state: 'Running', url: `tcp://10.0.0.2:2376`, dockerVersion: '20.10.24', error: '', hint: '', active: false, features: features[driver] ?? none, ports: [], shares: [], ...over }
+  return { name, driver, state: 'Running', url: `tcp://10.0.0.2:2376`, dockerVersion: '20.10.24', error: '', hint: '', active: false, features: features[driver] ?? none, ports: [], shares: [], runningContainers: null, ...over }
 }
 
 export function fakeApi() {
-  const handlers = { machines: [] as ((m: MachineView[]) => void)[], progress: [] as ((p: JobProgress) => void)[], done: [] as ((d: JobDone) => void)[], docker: [] as ((c: DockerChanged) => void)[], logs: [] as ((l: LogLines) => void)[], pull: [] as ((p: PullStep) => void)[] }
+  const handlers = { machines: [] as ((m: MachineView[]) => void)[], progress: [] as ((p: JobProgress) => void)[], done: [] as ((d: JobDone) => void)[], docker: [] as ((c: DockerChanged) => void)[], logs: [] as ((l: LogLines) => void)[], pull: [] as ((p: PullStep) => void)[], open: [] as ((name: string) => void)[] }
   const settings: Settings = { switchMode: 'env', dockerContexts: true, notifications: true, theme: 'system' }
   const profiles: ProfileFile[] = [{ shell: 'bash', path: '/home/u/.bashrc', state: 'absent', reason: null, hint: null, block: '# >>> berth >>>\n. env.sh\n# <<< berth <<<\n', wholeFile: false }]
   const accounts: AccountView[] = []
@@ -121,6 +121,7 @@ export function fakeApi() {
     followLogs: vi.fn(async () => undefined),
     onDockerChanged: vi.fn(async (cb: (c: DockerChanged) => void) => { handlers.docker.push(cb); return () => {} }),
     onLogLines: vi.fn(async (cb: (l: LogLines) => void) => { handlers.logs.push(cb); return () => {} }),
+    onOpenMachine: vi.fn(async (cb: (name: string) => void) => { handlers.open.push(cb); return () => {} }),
     onPullProgress: vi.fn(async (cb: (p: PullStep) => void) => { handlers.pull.push(cb); return () => {} }),
     // A pull reports two layers, then finishes; a reference starting with "nowhere" fails as a
     // machine without a route to the registry does.

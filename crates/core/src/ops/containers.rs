@@ -186,6 +186,13 @@ impl Berth {
         Ok(serde_json::to_string_pretty(&json).unwrap_or_default())
     }
 
+    /// How many containers run on the machine (one cheap listing: the tray shows it).
+    pub async fn running_containers(&self, name: &str) -> Result<u32> {
+        let (url, tls) = self.engine_endpoint(name)?;
+        let running = engine::get_json(&url, &tls, "/containers/json", ENGINE_TIMEOUT).await?;
+        Ok(running.as_array().map_or(0, |a| a.len() as u32))
+    }
+
     /// What Docker's objects take on the machine's disk (`docker system df`).
     pub async fn disk_usage(&self, name: &str) -> Result<DiskUsage> {
         let (url, tls) = self.engine_endpoint(name)?;
