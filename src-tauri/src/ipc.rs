@@ -116,7 +116,10 @@ fn table() -> Vec<Command> {
         ),
         c::<EngineOverview>("engine_overview", vec![a::<String>("name")]),
         c::<MachineDetails>("machine_details", vec![a::<String>("name")]),
-        c::<Vec<ContainerRow>>("list_containers", vec![a::<String>("name")]),
+        c::<Vec<ContainerRow>>(
+            "list_containers",
+            vec![a::<String>("name"), a::<Option<Vec<String>>>("ids")],
+        ),
         c::<()>(
             "container_action",
             vec![

@@ -52,7 +52,9 @@ fn the_machine_page_sees_and_acts_on_what_runs() {
         .build()
         .expect("runtime");
 
-    let rows = rt.block_on(berth.containers("page")).expect("containers");
+    let rows = rt
+        .block_on(berth.containers("page", &[]))
+        .expect("containers");
     let row = |n: &str| {
         rows.iter()
             .find(|r| r.name == n)
@@ -141,8 +143,8 @@ fn the_machine_page_sees_and_acts_on_what_runs() {
             .enable_all()
             .build()
             .expect("runtime");
-        rt.block_on(berth.follow_machine_changes("page", || {
-            let _ = tx.send(std::time::Instant::now());
+        rt.block_on(berth.follow_machine_changes("page", |kind| {
+            let _ = tx.send((std::time::Instant::now(), kind));
             false
         }))
     });
@@ -152,9 +154,23 @@ fn the_machine_page_sees_and_acts_on_what_runs() {
         "docker create",
     );
     let returned = std::time::Instant::now();
-    let seen = rx
+    let (seen, kind) = rx
         .recv_timeout(std::time::Duration::from_secs(10))
         .expect("the change was reported");
+    let made = stdout(&docker("inspect -f '{{.Id}}' made-elsewhere"));
+    assert_eq!(
+        kind,
+        berth_core::containers::ChangeKind::Container(made.trim().to_string()),
+        "the change names its container"
+    );
+    // The page then asks for that one container only.
+    let one = rt
+        .block_on(berth.containers("page", &[made.trim().to_string()]))
+        .expect("one container");
+    assert_eq!(
+        one.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+        ["made-elsewhere"]
+    );
     eprintln!(
         "docker create returned -> change reported: {} ms (negative: before it returned)",
         seen.saturating_duration_since(returned).as_millis() as i128

@@ -2,8 +2,8 @@
 //! into `berth_core::ops` (crate `containers`); the page refreshes after each action.
 
 use berth_core::containers::{
-    ContainerAction, ContainerRow, DiskUsage, EngineOverview, ImageRow, LogLine, NetworkRow,
-    PullProgress, RunRequest, VolumeRow,
+    ChangeKind, ContainerAction, ContainerRow, DiskUsage, EngineOverview, ImageRow, LogLine,
+    NetworkRow, PullProgress, RunRequest, VolumeRow,
 };
 use std::sync::Mutex;
 use std::time::Duration;
@@ -13,6 +13,9 @@ use tauri::{AppHandle, Emitter, Manager, State};
 
 use super::*;
 use crate::AppState;
+
+/// Lines in one `log-lines` event at most.
+const MAX_LOG_BATCH: usize = 2000;
 
 /// Lines a log view opens with (it can ask for more).
 const DEFAULT_TAIL: usize = 1000;
@@ -32,8 +35,15 @@ pub async fn machine_details(
 }
 
 #[tauri::command]
-pub async fn list_containers(state: State<'_, AppState>, name: String) -> Res<Vec<ContainerRow>> {
-    Ok(state.berth.containers(&name).await?)
+pub async fn list_containers(
+    state: State<'_, AppState>,
+    name: String,
+    ids: Option<Vec<String>>,
+) -> Res<Vec<ContainerRow>> {
+    Ok(state
+        .berth
+        .containers(&name, &ids.unwrap_or_default())
+        .await?)
 }
 
 /// One action on several containers (the page's multi-select): each is tried; the first error
@@ -225,45 +235,61 @@ pub struct DockerChanged {
     pub name: String,
     /// Set when the machine's Docker stopped answering (the page says so; it is tried again).
     pub error: Option<String>,
+    /// Set when only these containers changed: the page reloads them, not everything.
+    pub containers: Option<Vec<String>>,
 }
 
-/// Follows `name`'s Docker events and emits `docker-changed` after each (at most every 100 ms);
-/// None stops following.
+/// Follows `name`'s Docker events and emits `docker-changed` for each burst of them (the
+/// events of 20 ms become one: `docker run` is create, attach and start within milliseconds,
+/// and the page must see the last of them); None stops following.
 #[tauri::command]
 pub fn watch_machine(app: AppHandle, state: State<'_, AppState>, name: Option<String>) {
     let task = name.map(|name| {
         let app = app.clone();
         tauri::async_runtime::spawn(async move {
             let state = app.state::<AppState>();
-            loop {
-                let mut last = std::time::Instant::now() - Duration::from_secs(1);
-                let r = state
-                    .berth
-                    .follow_machine_changes(&name, || {
-                        // Bursts (compose up) become one reload.
-                        if last.elapsed() >= Duration::from_millis(100) {
-                            last = std::time::Instant::now();
-                            // The list's and the tray's container counts follow too.
-                            state.monitor.poke();
-                            let _ = app.emit(
-                                "docker-changed",
-                                DockerChanged {
-                                    name: name.clone(),
-                                    error: None,
-                                },
-                            );
-                        }
-                        true
-                    })
-                    .await;
-                let error = r.err().map(|e| e.to_string());
+            let emit = |error: Option<String>, containers: Option<Vec<String>>| {
                 let _ = app.emit(
                     "docker-changed",
                     DockerChanged {
                         name: name.clone(),
                         error,
+                        containers,
                     },
                 );
+            };
+            loop {
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+                let name_for_follow = name.clone();
+                let bursts = async {
+                    while let Some(first) = rx.recv().await {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        let mut ids: Option<Vec<String>> = Some(vec![]);
+                        for k in
+                            std::iter::once(first).chain(std::iter::from_fn(|| rx.try_recv().ok()))
+                        {
+                            match (k, ids.as_mut()) {
+                                (ChangeKind::Container(id), Some(v)) if !v.contains(&id) => {
+                                    v.push(id)
+                                }
+                                (ChangeKind::Container(_), _) => {}
+                                (ChangeKind::Other, _) => ids = None,
+                            }
+                        }
+                        // The list's and the tray's container counts follow too.
+                        state.monitor.poke();
+                        emit(None, ids);
+                    }
+                };
+                // The burst task ends when the follower, which owns the sender, is done.
+                let berth = &state.berth;
+                let follow = async move {
+                    berth
+                        .follow_machine_changes(&name_for_follow, move |kind| tx.send(kind).is_ok())
+                        .await
+                };
+                let (r, ()) = tokio::join!(follow, bursts);
+                emit(r.err().map(|e| e.to_string()), None);
                 tokio::time::sleep(Duration::from_secs(2)).await;
             }
         })
@@ -295,7 +321,11 @@ pub fn follow_logs(app: AppHandle, state: State<'_, AppState>, name: String, id:
                     while let Some(first) = rx.recv().await {
                         let mut lines = vec![first];
                         tokio::time::sleep(Duration::from_millis(50)).await;
-                        while let Ok(l) = rx.try_recv() {
+                        // Each event is parsed on the window's thread: a bounded one keeps
+                        // its frames short when a container floods its output.
+                        while lines.len() < MAX_LOG_BATCH
+                            && let Ok(l) = rx.try_recv()
+                        {
                             lines.push(l);
                         }
                         let _ = app.emit(

@@ -238,7 +238,11 @@ export type DockerChanged = { name: string,
 /**
  * Set when the machine's Docker stopped answering (the page says so; it is tried again).
  */
-error: string | null, };
+error: string | null, 
+/**
+ * Set when only these containers changed: the page reloads them, not everything.
+ */
+containers: Array<string> | null, };
 export type LogLines = { id: string, lines: Array<LogLine>, };
 export type DiskUsage = { images: UsageRow, containers: UsageRow, volumes: UsageRow, buildCache: UsageRow, 
 /**
@@ -326,7 +330,7 @@ export const commands = {
   removeAccount: (provider: string, name: string) => invoke<void>('remove_account', { provider, name }),
   engineOverview: (name: string) => invoke<EngineOverview>('engine_overview', { name }),
   machineDetails: (name: string) => invoke<MachineDetails>('machine_details', { name }),
-  listContainers: (name: string) => invoke<Array<ContainerRow>>('list_containers', { name }),
+  listContainers: (name: string, ids: Array<string> | null) => invoke<Array<ContainerRow>>('list_containers', { name, ids }),
   containerAction: (name: string, ids: Array<string>, action: ContainerAction) => invoke<void>('container_action', { name, ids, action }),
   containerLogs: (name: string, id: string, tail: number | null) => invoke<Array<LogLine>>('container_logs', { name, id, tail }),
   openContainerShell: (name: string, id: string) => invoke<void>('open_container_shell', { name, id }),

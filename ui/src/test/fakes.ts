@@ -96,7 +96,7 @@ export function fakeApi() {
     onJobDone: vi.fn(async (cb: (d: JobDone) => void) => { handlers.done.push(cb); return () => {} }),
     // The machine page: one machine's Docker, kept in `docker`.
     engineOverview: vi.fn(async () => ({ version: '20.10.24', os: 'Debian GNU/Linux 12', kernel: '6.1.0', cpus: 2, memory: 2e9, storageDriver: 'overlay2', containers: docker.containers.length, running: docker.containers.filter((c) => c.state === 'running').length, images: 1, labels: ['provider=generic'] })),
-    listContainers: vi.fn(async () => docker.containers.map((c) => ({ ...c }))),
+    listContainers: vi.fn(async (_name: string, ids: string[] | null) => docker.containers.filter((c) => !ids || ids.includes(c.id)).map((c) => ({ ...c }))),
     containerAction: vi.fn(async (_name: string, ids: string[], action: ContainerAction) => {
       for (const id of ids) {
         const i = docker.containers.findIndex((c) => c.id === id)

@@ -88,7 +88,20 @@ impl PortLinks {
 
 /// Every container, running or not, newest first.
 pub async fn list(docker: &Docker, links: &PortLinks) -> Result<Vec<ContainerRow>> {
-    let found = all_containers(docker).await?;
+    list_some(docker, links, &[]).await
+}
+
+/// The containers with these IDs (all when empty): after an event about a few of them, the
+/// page asks for those, not for all 500.
+pub async fn list_some(
+    docker: &Docker,
+    links: &PortLinks,
+    ids: &[String],
+) -> Result<Vec<ContainerRow>> {
+    for id in ids {
+        check_reference(id)?;
+    }
+    let found = containers_with_ids(docker, ids).await?;
     let mut rows: Vec<ContainerRow> = found
         .into_iter()
         .map(|c| {
@@ -132,9 +145,18 @@ pub async fn list(docker: &Docker, links: &PortLinks) -> Result<Vec<ContainerRow
 
 /// Every container, running or not, as Docker lists them.
 async fn all_containers(docker: &Docker) -> Result<Vec<bollard::models::ContainerSummary>> {
+    containers_with_ids(docker, &[]).await
+}
+
+async fn containers_with_ids(
+    docker: &Docker,
+    ids: &[String],
+) -> Result<Vec<bollard::models::ContainerSummary>> {
+    let filters = (!ids.is_empty()).then(|| HashMap::from([("id".to_string(), ids.to_vec())]));
     docker
         .list_containers(Some(ListContainersOptions {
             all: true,
+            filters,
             ..Default::default()
         }))
         .await
@@ -351,10 +373,22 @@ pub async fn follow_logs(
     Ok(())
 }
 
+/// What a change touched: a container's state (the page reloads its containers), or images,
+/// volumes or networks (it reloads everything).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// The container's ID.
+    Container(String),
+    Other,
+}
+
 /// Calls `changed` after every change Docker reports on the machine (containers, images,
 /// volumes, networks), however it was made (the docker CLI, compose, another app), until the
 /// stream fails or `changed` returns false. The page reloads on it: no polling.
-pub async fn follow_changes(docker: &Docker, mut changed: impl FnMut() -> bool) -> Result<()> {
+pub async fn follow_changes(
+    docker: &Docker,
+    mut changed: impl FnMut(ChangeKind) -> bool,
+) -> Result<()> {
     let mut filters = HashMap::new();
     filters.insert(
         "type".to_string(),
@@ -367,8 +401,13 @@ pub async fn follow_changes(docker: &Docker, mut changed: impl FnMut() -> bool) 
         ..Default::default()
     }));
     while let Some(ev) = events.next().await {
-        ev.map_err(|e| engine::describe("the machine", &e))?;
-        if !changed() {
+        let ev = ev.map_err(|e| engine::describe("the machine", &e))?;
+        let id = ev.actor.and_then(|a| a.id).unwrap_or_default();
+        let kind = match ev.typ.map(|t| t.to_string()).as_deref() {
+            Some("container") if !id.is_empty() => ChangeKind::Container(id),
+            _ => ChangeKind::Other,
+        };
+        if !changed(kind) {
             return Ok(());
         }
     }

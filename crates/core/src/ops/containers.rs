@@ -14,14 +14,50 @@ use crate::containers::{
 use crate::engine::{self, EngineTls};
 use crate::error::Result;
 
+/// Docker clients by machine name, with what they were made for.
+pub(crate) type Clients =
+    std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, (String, Docker)>>>;
+
+/// What a client depends on: the URL and when the certificates last changed.
+fn client_key(url: &str, dir: &std::path::Path) -> String {
+    let stamp = |f: &str| {
+        std::fs::metadata(dir.join(f))
+            .and_then(|m| m.modified())
+            .map(|t| format!("{t:?}"))
+            .unwrap_or_default()
+    };
+    format!(
+        "{url} {} {} {}",
+        stamp("ca.pem"),
+        stamp("cert.pem"),
+        stamp("key.pem")
+    )
+}
+
 /// How long the machine's Docker gets to answer a page's request.
 const ENGINE_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl Berth {
-    /// A Docker client for the machine.
+    /// A Docker client for the machine: the one made before while the machine's URL and
+    /// certificates are the same (a page reloads on every event: each new client costs a TLS
+    /// handshake and a version round trip), else a new one.
     pub async fn docker(&self, name: &str) -> Result<Docker> {
         let (url, tls) = self.engine_endpoint(name)?;
-        engine::connect(&url, &tls, ENGINE_TIMEOUT).await
+        let key = client_key(&url, &self.store.machine_dir(name));
+        if let Some((k, d)) = self
+            .docker_clients
+            .lock()
+            .ok()
+            .and_then(|c| c.get(name).cloned())
+            && k == key
+        {
+            return Ok(d);
+        }
+        let d = engine::connect(&url, &tls, ENGINE_TIMEOUT).await?;
+        if let Ok(mut c) = self.docker_clients.lock() {
+            c.insert(name.to_string(), (key, d.clone()));
+        }
+        Ok(d)
     }
 
     /// The machine's Docker URL and the client's TLS for it.
@@ -47,9 +83,10 @@ impl Berth {
         }
     }
 
-    pub async fn containers(&self, name: &str) -> Result<Vec<ContainerRow>> {
+    /// The machine's containers; only those with `ids` when some are given.
+    pub async fn containers(&self, name: &str, ids: &[String]) -> Result<Vec<ContainerRow>> {
         let docker = self.docker(name).await?;
-        containers::list(&docker, &self.port_links(name)).await
+        containers::list_some(&docker, &self.port_links(name), ids).await
     }
 
     pub async fn container_action(
@@ -117,7 +154,7 @@ impl Berth {
     pub async fn follow_machine_changes(
         &self,
         name: &str,
-        changed: impl FnMut() -> bool,
+        changed: impl FnMut(containers::ChangeKind) -> bool,
     ) -> Result<()> {
         containers::follow_changes(&self.docker(name).await?, changed).await
     }

@@ -41,6 +41,8 @@ pub struct Berth {
     pub debug: bool,
     /// How long to wait for another process that holds a machine's lock.
     pub lock_wait: Duration,
+    /// Docker clients of the machine page, kept between calls (see `ops::containers`).
+    pub(crate) docker_clients: containers::Clients,
 }
 
 /// Everything `create` needs to know.
@@ -74,6 +76,7 @@ impl Berth {
             store,
             debug: false,
             lock_wait: LOCK_WAIT,
+            docker_clients: Default::default(),
         }
     }
 
