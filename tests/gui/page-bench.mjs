@@ -54,6 +54,10 @@ try {
   driver = await startApp(world)
   await waitFor('the machine row', async () => (await driver.findElements(By.css("button[aria-label='Open bench']:not([disabled])"))).length === 1, 30000)
 
+  await sleep(3000)
+  const appPid = Number(spawnSync('pgrep', ['-f', '-n', APP_BIN], { encoding: 'utf8' }).stdout.trim())
+  console.log(`memory before the machine page, idle (PSS, the app's whole process tree): ${pssMib(appPid)} MiB`)
+
   // First render: from the click to the frame after every row is in the page.
   const renders = []
   for (let i = 0; i < 5; i++) {
