@@ -212,6 +212,31 @@ pub fn home_dir() -> crate::Result<std::path::PathBuf> {
     })
 }
 
+/// The last `lines` lines of a log file; None when it cannot be read. Only its last 64 KiB are
+/// read (a VM's console log grows for as long as the VM runs), and a line cut there is dropped
+/// rather than shown half.
+pub fn tail_lines(path: &Path, lines: usize) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    const MAX: u64 = 64 * 1024;
+    let mut f = File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    f.seek(SeekFrom::Start(len.saturating_sub(MAX))).ok()?;
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes).ok()?;
+    let text = String::from_utf8_lossy(&bytes);
+    let text = match (len > MAX, text.split_once('\n')) {
+        (true, Some((_, rest))) => rest,
+        _ => &text,
+    };
+    let all: Vec<&str> = text.lines().collect();
+    Some(all[all.len().saturating_sub(lines)..].join("\n"))
+}
+
+/// Where the user keeps downloads (their home without such a folder).
+pub fn downloads_dir() -> crate::Result<std::path::PathBuf> {
+    dirs::download_dir().map_or_else(home_dir, Ok)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,5 +293,21 @@ mod tests {
                 0o700
             );
         }
+    }
+
+    #[test]
+    fn a_log_tail_is_its_last_lines_read_from_its_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("serial.log");
+        fs::write(&p, "a\nb\nc\n").unwrap();
+        assert_eq!(tail_lines(&p, 2).as_deref(), Some("b\nc"));
+        assert_eq!(tail_lines(&p, 5).as_deref(), Some("a\nb\nc"));
+        // 100 000 lines of 8 bytes: only the end is read, with no half line.
+        let long: String = (0..100_000).map(|i| format!("{i:07}\n")).collect();
+        fs::write(&p, long).unwrap();
+        let t = tail_lines(&p, 100_000).unwrap();
+        assert!(t.ends_with("0099999") && t.len() < 64 * 1024, "{}", t.len());
+        assert!(t.lines().all(|l| l.len() == 7));
+        assert_eq!(tail_lines(&dir.path().join("missing.log"), 3), None);
     }
 }

@@ -96,9 +96,7 @@ pub async fn save_container_logs(
     name: String,
     id: String,
 ) -> Res<String> {
-    let dir = dirs::download_dir()
-        .or_else(dirs::home_dir)
-        .ok_or_else(|| berth_core::Error::io("no Downloads or home folder to save the logs to"))?;
+    let dir = berth_core::fsutil::downloads_dir()?;
     let path = state.berth.save_container_logs(&name, &id, &dir).await?;
     Ok(path.display().to_string())
 }

@@ -86,18 +86,9 @@ impl PortLinks {
     }
 }
 
-/// Every container, running or not, newest first.
-pub async fn list(docker: &Docker, links: &PortLinks) -> Result<Vec<ContainerRow>> {
-    list_some(docker, links, &[]).await
-}
-
-/// The containers with these IDs (all when empty): after an event about a few of them, the
-/// page asks for those, not for all 500.
-pub async fn list_some(
-    docker: &Docker,
-    links: &PortLinks,
-    ids: &[String],
-) -> Result<Vec<ContainerRow>> {
+/// The containers with these IDs (all when empty), running or not, newest first: after an
+/// event about a few of them, the page asks for those, not for all 500.
+pub async fn list(docker: &Docker, links: &PortLinks, ids: &[String]) -> Result<Vec<ContainerRow>> {
     for id in ids {
         check_reference(id)?;
     }

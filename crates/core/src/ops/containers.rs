@@ -86,7 +86,7 @@ impl Berth {
     /// The machine's containers; only those with `ids` when some are given.
     pub async fn containers(&self, name: &str, ids: &[String]) -> Result<Vec<ContainerRow>> {
         let docker = self.docker(name).await?;
-        containers::list_some(&docker, &self.port_links(name), ids).await
+        containers::list(&docker, &self.port_links(name), ids).await
     }
 
     pub async fn container_action(

@@ -87,29 +87,6 @@ fn facts(driver: &serde_json::Value) -> Vec<(String, String)> {
         .collect()
 }
 
-fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
-}
-
-/// The end of a file (a console log grows for as long as the VM runs: only its last bytes
-/// are read).
-fn read_end(path: &std::path::Path) -> Option<String> {
-    use std::io::{Read, Seek, SeekFrom};
-    const MAX: u64 = 64 * 1024;
-    let mut f = std::fs::File::open(path).ok()?;
-    let len = f.metadata().ok()?.len();
-    f.seek(SeekFrom::Start(len.saturating_sub(MAX))).ok()?;
-    let mut bytes = Vec::new();
-    f.read_to_end(&mut bytes).ok()?;
-    let text = String::from_utf8_lossy(&bytes).into_owned();
-    // A cut first line is dropped rather than shown half.
-    Some(match (len > MAX, text.split_once('\n')) {
-        (true, Some((_, rest))) => rest.to_string(),
-        _ => text,
-    })
-}
-
 impl Berth {
     pub fn machine_details(&self, name: &str) -> Result<MachineDetails> {
         let m = self.load(name)?;
@@ -130,10 +107,9 @@ impl Berth {
         let logs = files
             .into_iter()
             .filter_map(|(label, path)| {
-                let text = read_end(&path)?;
                 Some(LogFile {
                     label,
-                    tail: tail(&text, LOG_TAIL),
+                    tail: crate::fsutil::tail_lines(&path, LOG_TAIL)?,
                     path: path.display().to_string(),
                 })
             })
@@ -174,11 +150,5 @@ mod tests {
         );
         let shown = format!("{f:?}");
         assert!(!shown.contains("secret") && !shown.contains("/home/me"));
-    }
-
-    #[test]
-    fn a_log_shows_its_last_lines() {
-        assert_eq!(tail("a\nb\nc\n", 2), "b\nc");
-        assert_eq!(tail("a", 5), "a");
     }
 }

@@ -66,10 +66,7 @@ pub async fn wait_sshd<A: Future<Output = bool>>(
 
 /// The last `lines` lines of a log ("" when it is missing or empty).
 pub fn log_tail(path: &std::path::Path, lines: usize) -> String {
-    let log = std::fs::read_to_string(path).unwrap_or_default();
-    let mut tail: Vec<&str> = log.lines().rev().take(lines).collect();
-    tail.reverse();
-    tail.join("\n")
+    crate::fsutil::tail_lines(path, lines).unwrap_or_default()
 }
 
 /// The last lines of a VM's log, for an error's hint.
