@@ -7,8 +7,8 @@ use berth_core::ErrorKind;
 use berth_core::agent::ports::PortStatus;
 use berth_core::cloud::choices::Choice;
 use berth_core::containers::{
-    ContainerAction, ContainerPort, ContainerRow, DiskUsage, EngineOverview, ImageRow, LogLine,
-    LogStream, NetworkRow, PullProgress, RunRequest, VolumeRow, disk::UsageRow,
+    ContainerAction, ContainerPort, ContainerRow, DiskUsage, EngineOverview, ImageRow, LogBatch,
+    NetworkRow, PullProgress, RunRequest, VolumeRow, disk::UsageRow,
 };
 use berth_core::drivers::localvm::quickstart::QuickstartPlan;
 use berth_core::drivers::workspace::{Proto, ShareStatus};
@@ -24,10 +24,11 @@ use berth_core::settings::{Settings, SwitchMode, Theme};
 use ts_rs::{Config, TS};
 
 use crate::commands::accounts::{AccountView, AddedAccount, NewAccount};
-use crate::commands::containers::{DockerChanged, LogLines, PullStep};
+use crate::commands::containers::{DockerChanged, PullStep};
 use crate::commands::create::{CreateRequest, DriverCard, EngineForm};
 use crate::commands::settings::AppInfo;
 use crate::commands::{JobDone, JobProgress, UiError};
+use berth_core::containers::logs::LogTake;
 
 const FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../ui/src/lib/bindings.ts");
 
@@ -128,7 +129,7 @@ fn table() -> Vec<Command> {
                 a::<ContainerAction>("action"),
             ],
         ),
-        c::<Vec<LogLine>>(
+        c::<LogBatch>(
             "container_logs",
             vec![
                 a::<String>("name"),
@@ -175,6 +176,7 @@ fn table() -> Vec<Command> {
             "follow_logs",
             vec![a::<String>("name"), a::<Option<String>>("id")],
         ),
+        c::<LogTake>("take_log_lines", vec![a::<String>("id")]),
     ]
 }
 
@@ -239,13 +241,12 @@ fn generate() -> String {
         decl::<ContainerRow>(),
         decl::<ContainerPort>(),
         decl::<ContainerAction>(),
-        decl::<LogLine>(),
-        decl::<LogStream>(),
+        decl::<LogBatch>(),
+        decl::<LogTake>(),
         decl::<ImageRow>(),
         decl::<VolumeRow>(),
         decl::<NetworkRow>(),
         decl::<DockerChanged>(),
-        decl::<LogLines>(),
         decl::<DiskUsage>(),
         decl::<MachineDetails>(),
         decl::<LogFile>(),

@@ -51,7 +51,8 @@ macro_rules! commands {
             containers::prune_volumes,
             containers::list_networks,
             containers::watch_machine,
-            containers::follow_logs
+            containers::follow_logs,
+            containers::take_log_lines
         )
     };
 }

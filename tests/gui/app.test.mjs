@@ -25,6 +25,7 @@ import {
   testhostDown,
   startRegistry,
   freePort,
+  testhostExec,
   testhostUp,
   trayClick,
   trayItem,
@@ -198,7 +199,8 @@ describe('Berth desktop app', { timeout: 240000 }, () => {
     let r = sh(world, `tar -cf '${dir}/bb.tar' -C '${dir}/root' . && eval "$('${CLI_BIN}' env gui1)" && docker import '${dir}/bb.tar' berth-test/busybox`)
     fs.rmSync(dir, { recursive: true, force: true })
     assert.equal(r.code, 0, r.text)
-    r = d(`run -d --name talker berth-test/busybox sh -c 'echo hello from talker; echo oops >&2; exec busybox sleep 600'`)
+    // It writes one more line once told to (a file appears), after its log view is open.
+    r = d(`run -d --name talker berth-test/busybox sh -c 'echo hello from talker; echo oops >&2; while [ ! -e /go ]; do busybox sleep 0.2; done; echo written while followed; exec busybox sleep 600'`)
     assert.equal(r.code, 0, r.text)
 
     await $(`${row('gui1')} button[aria-label='Open gui1']`).click()
@@ -207,12 +209,23 @@ describe('Berth desktop app', { timeout: 240000 }, () => {
     await $x("//tr[@data-container='talker']//button[normalize-space()='Logs']").click()
     await waitFor('the log lines', async () => (await text('.logs')).includes('hello from talker'), 10000)
     assert.ok((await text('.logs .stderr')).includes('oops'), 'stderr is marked')
+    await $x("//div[@role='region']//label[contains(., 'Follow')]/input").click()
+    r = d('exec talker busybox touch /go')
+    assert.equal(r.code, 0, r.text)
+    await waitFor('the line written after the view opened', async () => (await text('.logs')).includes('written while followed'), 10000)
 
     // Stopped from the window: docker sees it.
     await $("input[aria-label='Select talker']").click()
     await button('Stop').click()
     await waitFor('docker says exited', () => d("inspect -f '{{.State.Status}}' talker").out.trim() === 'exited', 30000)
     await waitFor('the page says exited', async () => (await text("tr[data-container='talker']")).includes('exited'), 10000)
+
+    // Removed elsewhere while its log view is open: the lines stay, the view says why.
+    r = d('rm talker')
+    assert.equal(r.code, 0, r.text)
+    await waitFor('the log view says it was removed', async () => (await text('.logs')).includes('(the container was removed)'), 10000)
+    assert.ok((await text('.logs')).includes('written while followed'), 'its lines stay')
+    assert.equal((await driver.findElements(By.css("tr[data-container='talker']"))).length, 0)
 
     // Made elsewhere: it appears without a refresh (the page follows the event stream).
     r = d('create --name elsewhere berth-test/busybox true')
@@ -226,9 +239,9 @@ describe('Berth desktop app', { timeout: 240000 }, () => {
     await $("input[aria-label='Select elsewhere']").click()
     await button('Remove…').click()
     const dialog = await $('[role=alertdialog]')
-    assert.match(await dialog.getText(), /Remove 2 containers\?/)
+    assert.match(await dialog.getText(), /Remove the container\?/)
     await dialog.findElement(By.xpath(".//button[normalize-space()='Remove']")).click()
-    await waitFor('both gone', () => d("ps -a --format '{{.Names}}'").out.trim() === '', 30000)
+    await waitFor('gone', () => d("ps -a --format '{{.Names}}'").out.trim() === '', 30000)
 
     // Pulled from a registry inside the test host, with each layer's progress: the image is
     // pushed there and deleted from the machine first, so its layer really comes down.
@@ -261,6 +274,20 @@ describe('Berth desktop app', { timeout: 240000 }, () => {
       d(`rm -f site; docker tag ${image} berth-test/busybox; docker rmi ${image}`)
       registry.stop()
     }
+
+    // The machine's Docker stops while the page is open: the page says so, and comes back by
+    // itself once Docker does.
+    const paused = "//p[@role='status'][contains(., 'Live updates paused')]"
+    testhostExec(host.n, 'systemctl', 'stop', 'docker')
+    await waitFor('the page says Docker is gone', async () => (await driver.findElements(By.xpath(paused))).length === 1, 30000)
+    await screenshot(driver, '05d-docker-gone')
+    testhostExec(host.n, 'systemctl', 'start', 'docker')
+    await waitFor('the page is live again', async () => (await driver.findElements(By.xpath(paused))).length === 0 && (await driver.findElements(By.css('.page [role=alert]'))).length === 0, 30000)
+    r = d('create --name after-restart berth-test/busybox true')
+    assert.equal(r.code, 0, r.text)
+    await waitFor('a container made after the restart', async () => (await driver.findElements(By.css("tr[data-container='after-restart']"))).length === 1, 10000)
+    d('rm after-restart')
+
     await button('← Machines').click()
     await waitFor('the list again', async () => (await text('main h1')) === 'Machines')
   })

@@ -132,6 +132,11 @@ export async function startRegistry(host) {
   return { port, stop }
 }
 
+/** Runs a command inside test host `n` (its network and mount namespaces); its output. */
+export function testhostExec(n, ...args) {
+  return runOk(TESTHOST, ['exec', String(n), ...args], process.env)
+}
+
 export function testhostDown(n) {
   run(TESTHOST, ['down', String(n)], process.env)
 }

@@ -12,6 +12,7 @@ const HOST_N = 45
 const CONTAINERS = Number(process.env.BERTH_BENCH_CONTAINERS || 500)
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 
+/** PSS of the app's whole process tree, in MiB, and each process's share ("berth-app 61, ..."). */
 function pssMib(pid) {
   const tree = [pid]
   for (let i = 0; i < tree.length; i++) {
@@ -19,12 +20,31 @@ function pssMib(pid) {
     tree.push(...kids.map(Number))
   }
   let kb = 0
+  const parts = []
   for (const p of tree) {
     try {
-      kb += Number(fs.readFileSync(`/proc/${p}/smaps_rollup`, 'utf8').match(/^Pss:\s+(\d+)/m)?.[1] ?? 0)
+      const own = Number(fs.readFileSync(`/proc/${p}/smaps_rollup`, 'utf8').match(/^Pss:\s+(\d+)/m)?.[1] ?? 0)
+      kb += own
+      parts.push(`${fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim()} ${Math.round(own / 1024)}`)
+      if (process.env.BERTH_BENCH_SMAPS) console.log(p, topMappings(p))
     } catch {}
   }
-  return Math.round(kb / 1024)
+  return `${Math.round(kb / 1024)} MiB (${parts.join(', ')})`
+}
+
+/** The mappings holding most of a process's PSS (BERTH_BENCH_SMAPS=1: where memory went). */
+function topMappings(pid) {
+  const maps = []
+  let cur = null
+  for (const line of fs.readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const head = line.match(/^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/)
+    if (head) maps.push((cur = { name: head[1] || '[anon]', pss: 0 }))
+    const pss = line.match(/^Pss:\s+(\d+)/)
+    if (pss && cur) cur.pss += Number(pss[1])
+  }
+  const by = new Map()
+  for (const m of maps) by.set(m.name, (by.get(m.name) ?? 0) + m.pss)
+  return [...by].sort((a, b) => b[1] - a[1]).slice(0, 6).map(([n, kb]) => `${n.split('/').pop()} ${Math.round(kb / 1024)}`).join(', ')
 }
 
 const world = makeWorld()
@@ -56,7 +76,7 @@ try {
 
   await sleep(3000)
   const appPid = Number(spawnSync('pgrep', ['-f', '-n', APP_BIN], { encoding: 'utf8' }).stdout.trim())
-  console.log(`memory before the machine page, idle (PSS, the app's whole process tree): ${pssMib(appPid)} MiB`)
+  console.log(`memory before the machine page, idle (PSS, the app's whole process tree): ${pssMib(appPid)}`)
 
   // First render: from the click to the frame after every row is in the page.
   const renders = []
@@ -105,6 +125,7 @@ try {
   console.log(`docker stop/start invoked -> visible (the CLI's own start-up and the stop included): median ${median(lags)} ms`)
 
   // 100 000 lines into a followed log view: the longest frame while they arrive.
+  console.log(`memory with the page open, before the log view: ${pssMib(appPid)}`)
   r = d(`run -d --name talker --label com.docker.compose.project=aaa berth-test/busybox sh -c 'busybox sleep 3; busybox seq 1 100000; exec busybox sleep 3600'`)
   if (r.code !== 0) throw new Error(r.text)
   await waitFor('talker listed', async () => (await driver.findElements(By.css("tr[data-container='talker']"))).length === 1, 10000)
@@ -113,25 +134,32 @@ try {
   await driver.manage().setTimeouts({ script: 120000 })
   const stream = await driver.executeAsyncScript(`
     const done = arguments[arguments.length - 1]
-    let last = performance.now(), worst = 0, frames = 0
+    let last = performance.now(), worst = 0, frames = 0, seen = '', changed = last
     const t0 = last
     const tick = () => {
       const now = performance.now()
       worst = Math.max(worst, now - last); last = now; frames++
       const text = document.querySelector('.logs pre')?.textContent ?? ''
-      if (text.includes('100000\\n') || now - t0 > 100000) done({ worst, frames, ms: now - t0, last: text.trim().split('\\n').pop() })
+      // Given up when nothing new came for 20 s.
+      if (text !== seen) { seen = text; changed = now }
+      if (text.includes('100000\\n') || now - changed > 20000) done({ worst, frames, ms: now - t0, last: text.trim().split('\\n').pop() })
       else requestAnimationFrame(tick)
     }
     requestAnimationFrame(tick)`)
-  if (stream.last !== '100000') console.log(`the log view ended at ${JSON.stringify(stream.last)}, not at line 100000`)
+  if (stream.last !== '100000') {
+    const seen = await driver.executeScript("return [...document.querySelectorAll('[role=alert]')].map((e) => e.textContent).concat(window.__berthErrors ?? [])")
+    console.log(`the log view ended at ${JSON.stringify(stream.last)}, not at line 100000; errors: ${JSON.stringify(seen)}`)
+  }
   console.log(`100 000 log lines followed: longest frame ${stream.worst.toFixed(0)} ms over ${stream.frames} frames, ${(stream.ms / 1000).toFixed(1)} s from Follow to the last line (budget: no frame over 100 ms)`)
   await sleep(3000)
   const app = Number(spawnSync('pgrep', ['-f', '-n', APP_BIN], { encoding: 'utf8' }).stdout.trim())
-  console.log(`memory with the 100 000 lines on screen (PSS, the app's whole process tree): ${pssMib(app)} MiB`)
+  console.log(`memory with the 100 000 lines on screen (PSS, the app's whole process tree): ${pssMib(app)}`)
   await driver.findElement(By.xpath("//div[@role='region']//button[normalize-space()='Close']")).click()
   await driver.findElement(By.xpath("//button[normalize-space()='← Machines']")).click()
   await sleep(8000)
-  console.log(`memory after closing the log view and the page: ${pssMib(app)} MiB (budget <= 200 MiB)`)
+  console.log(`memory after closing the log view and the page: ${pssMib(app)} (budget <= 200 MiB)`)
+  await sleep(30000)
+  console.log(`memory 30 s later: ${pssMib(app)}`)
 } finally {
   if (driver) await driver.quit().catch(() => {})
   await stopAll()

@@ -2,8 +2,9 @@
 //! into `berth_core::ops` (crate `containers`); the page refreshes after each action.
 
 use berth_core::containers::{
-    ChangeKind, ContainerAction, ContainerRow, DiskUsage, EngineOverview, ImageRow, LogLine,
+    ChangeKind, ContainerAction, ContainerRow, DiskUsage, EngineOverview, ImageRow, LogBatch,
     NetworkRow, PullProgress, RunRequest, VolumeRow,
+    logs::{LogQueue, LogTake},
 };
 use std::sync::Mutex;
 use std::time::Duration;
@@ -14,8 +15,9 @@ use tauri::{AppHandle, Emitter, Manager, State};
 use super::*;
 use crate::AppState;
 
-/// Lines in one `log-lines` event at most.
-const MAX_LOG_BATCH: usize = 2000;
+/// Lines the log view takes in one frame at most: about 5 ms of its work, even with
+/// JavaScriptCore's JIT off.
+const TAKE_LINES: usize = 5000;
 
 /// Lines a log view opens with (it can ask for more).
 const DEFAULT_TAIL: usize = 1000;
@@ -73,11 +75,12 @@ pub async fn container_logs(
     name: String,
     id: String,
     tail: Option<usize>,
-) -> Res<Vec<LogLine>> {
-    Ok(state
+) -> Res<LogBatch> {
+    let lines = state
         .berth
         .container_logs(&name, &id, tail.unwrap_or(DEFAULT_TAIL))
-        .await?)
+        .await?;
+    Ok(LogBatch::of(lines))
 }
 
 /// Opens the user's terminal with a shell in the container (`docker exec -it`).
@@ -214,6 +217,8 @@ pub async fn list_networks(state: State<'_, AppState>, name: String) -> Res<Vec<
 pub struct PageWatch {
     changes: Mutex<Option<JoinHandle<()>>>,
     logs: Mutex<Option<JoinHandle<()>>>,
+    /// The followed container's ID and its lines not yet taken by the view.
+    queue: Mutex<Option<(String, LogQueue)>>,
 }
 
 fn replace(slot: &Mutex<Option<JoinHandle<()>>>, next: Option<JoinHandle<()>>) {
@@ -256,7 +261,20 @@ pub fn watch_machine(app: AppHandle, state: State<'_, AppState>, name: Option<St
                     },
                 );
             };
+            // Docker stopped answering: until it does again, the page shows why.
+            let mut down = false;
             loop {
+                if down {
+                    match state.berth.engine_overview(&name).await {
+                        // Back: the page reloads everything (and drops its notice).
+                        Ok(_) => emit(None, None),
+                        Err(e) => {
+                            emit(Some(e.to_string()), None);
+                            tokio::time::sleep(Duration::from_secs(2)).await;
+                            continue;
+                        }
+                    }
+                }
                 let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
                 let name_for_follow = name.clone();
                 let bursts = async {
@@ -287,6 +305,9 @@ pub fn watch_machine(app: AppHandle, state: State<'_, AppState>, name: Option<St
                         .await
                 };
                 let (r, ()) = tokio::join!(follow, bursts);
+                // Ended cleanly (Docker shutting down) or not, the page reloads and so learns
+                // what is left; following again finds out whether Docker is still there.
+                down = r.is_err();
                 emit(r.err().map(|e| e.to_string()), None);
                 tokio::time::sleep(Duration::from_secs(2)).await;
             }
@@ -295,52 +316,48 @@ pub fn watch_machine(app: AppHandle, state: State<'_, AppState>, name: Option<St
     replace(&state.page_watch.changes, task);
 }
 
-/// Lines a container wrote, for the open log view.
-#[derive(Clone, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-#[cfg_attr(test, derive(ts_rs::TS))]
-pub struct LogLines {
-    pub id: String,
-    pub lines: Vec<LogLine>,
-}
-
-/// Follows container `id`'s output from now on, emitting `log-lines` in batches (every 50 ms
-/// at most: 100 000 lines must not mean 100 000 events); None stops following.
+/// Follows container `id`'s output from now on into a queue, and emits `log-ready` (the ID)
+/// when lines wait there; the view takes them with `take_log_lines`, a frame's worth at a time,
+/// so that a container flooding its output never floods the window. None stops following.
 #[tauri::command]
 pub fn follow_logs(app: AppHandle, state: State<'_, AppState>, name: String, id: Option<String>) {
+    if let Ok(mut q) = state.page_watch.queue.lock() {
+        *q = id.clone().map(|id| (id, LogQueue::default()));
+    }
     let task = id.map(|id| {
         let app = app.clone();
         tauri::async_runtime::spawn(async move {
             let state = app.state::<AppState>();
-            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-            let batches = {
-                let (app, id) = (app.clone(), id.clone());
-                async move {
-                    while let Some(first) = rx.recv().await {
-                        let mut lines = vec![first];
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        // Each event is parsed on the window's thread: a bounded one keeps
-                        // its frames short when a container floods its output.
-                        while lines.len() < MAX_LOG_BATCH
-                            && let Ok(l) = rx.try_recv()
-                        {
-                            lines.push(l);
+            let queued = |line| {
+                let Ok(mut q) = state.page_watch.queue.lock() else {
+                    return false;
+                };
+                match q.as_mut() {
+                    Some((followed, q)) if *followed == id => {
+                        if q.push(line) {
+                            let _ = app.emit("log-ready", &id);
                         }
-                        let _ = app.emit(
-                            "log-lines",
-                            LogLines {
-                                id: id.clone(),
-                                lines,
-                            },
-                        );
+                        true
                     }
+                    // The view follows another container now.
+                    _ => false,
                 }
             };
-            let follow = state
+            let _ = state
                 .berth
-                .follow_container_logs(&name, &id, 0, |l| tx.send(l).is_ok());
-            let _ = tokio::join!(follow, batches);
+                .follow_container_logs(&name, &id, 0, queued)
+                .await;
         })
     });
     replace(&state.page_watch.logs, task);
+}
+
+/// The followed container's lines that wait, a frame's worth at most (`more` says whether
+/// others still wait); nothing when `id` is no longer followed.
+#[tauri::command]
+pub fn take_log_lines(state: State<'_, AppState>, id: String) -> LogTake {
+    match state.page_watch.queue.lock().ok().as_deref_mut() {
+        Some(Some((followed, q))) if *followed == id => q.take(TAKE_LINES),
+        _ => LogTake::default(),
+    }
 }

@@ -1,7 +1,7 @@
 import { render, screen, within } from '@testing-library/svelte'
 import userEvent from '@testing-library/user-event'
 import { beforeEach, describe, expect, it, vi } from 'vitest'
-import { container, fakeApi } from '../test/fakes'
+import { container, fakeApi, logBatch } from '../test/fakes'
 
 const fake = fakeApi()
 vi.mock('../lib/api', async (orig) => ({ ...(await orig<typeof import('../lib/api')>()), api: fake.api }))
@@ -12,6 +12,7 @@ describe('MachinePage', () => {
     vi.clearAllMocks()
     fake.handlers.docker.splice(0)
     fake.handlers.logs.splice(0)
+    fake.docker.followed.splice(0)
     fake.handlers.pull.splice(0)
     fake.docker.containers.splice(0, fake.docker.containers.length,
       container('web', { ports: [{ privatePort: 80, publicPort: 8080, proto: 'tcp', hostIp: '0.0.0.0', url: 'http://127.0.0.1:8080' }] }),
@@ -92,11 +93,13 @@ describe('MachinePage', () => {
     const logs = await screen.findByRole('region', { name: 'Logs of web' })
     await user.click(within(logs).getByLabelText('Follow'))
     expect(fake.api.followLogs).toHaveBeenLastCalledWith('dev', 'id-web')
-    const lines = Array.from({ length: 100_000 }, (_, i) => ({ stream: 'stdout' as const, time: 't', text: `line ${i}` }))
-    fake.handlers.logs.forEach((cb) => cb({ id: 'id-web', lines }))
+    fake.docker.followed.push(...Array.from({ length: 100_000 }, (_, i) => ({ stream: 'stdout' as const, time: 't', text: `line ${i}` })))
+    fake.handlers.logs.forEach((cb) => cb('id-web'))
     expect(await within(logs).findByText('line 99999')).toBeInTheDocument()
     expect(within(logs).queryByText('line 0')).toBeNull()
     expect(within(logs).getByText('100002 lines')).toBeInTheDocument()
+    // Taken a frame's worth at a time, not all at once.
+    expect(fake.api.takeLogLines.mock.calls.length).toBeGreaterThanOrEqual(20)
     // Virtual: only the lines in view are in the page.
     expect(logs.querySelectorAll('pre span').length).toBeLessThan(100)
     unmount()
@@ -174,7 +177,7 @@ describe('MachinePage', () => {
     expect(inspect).toHaveTextContent('"Env": [')
     await user.click(within(inspect).getByRole('button', { name: 'Close' }))
     const web = screen.getByText('web').closest('tr')!
-    fake.api.containerLogs.mockResolvedValueOnce(Array.from({ length: 1000 }, (_, i) => ({ stream: 'stdout' as const, time: 't', text: `l${i}` })))
+    fake.api.containerLogs.mockResolvedValueOnce(logBatch(Array.from({ length: 1000 }, (_, i) => ({ stream: 'stdout' as const, time: 't', text: `l${i}` }))))
     await user.click(within(web).getByRole('button', { name: 'Logs' }))
     const logs = await screen.findByRole('region', { name: 'Logs of web' })
     await user.click(await within(logs).findByRole('button', { name: 'Load 1000 more' }))

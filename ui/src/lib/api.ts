@@ -1,7 +1,7 @@
 // The one module that talks to the Rust side: every invoke() and event listener is here.
 import { commands } from './bindings'
 import { listen, type UnlistenFn } from '@tauri-apps/api/event'
-import type { DockerChanged, JobDone, JobProgress, LogLines, MachineView, PullStep, UiError } from './types'
+import type { DockerChanged, JobDone, JobProgress, MachineView, PullStep, UiError } from './types'
 
 export const api = {
   // Every command, typed from the Rust side (bindings.ts is generated).
@@ -12,7 +12,8 @@ export const api = {
   onDockerChanged: (cb: (c: DockerChanged) => void): Promise<UnlistenFn> => listen<DockerChanged>('docker-changed', (e) => cb(e.payload)),
   onPullProgress: (cb: (p: PullStep) => void): Promise<UnlistenFn> => listen<PullStep>('pull-progress', (e) => cb(e.payload)),
   onOpenMachine: (cb: (name: string) => void): Promise<UnlistenFn> => listen<string>('open-machine', (e) => cb(e.payload)),
-  onLogLines: (cb: (l: LogLines) => void): Promise<UnlistenFn> => listen<LogLines>('log-lines', (e) => cb(e.payload)),
+  /** Lines of the followed container wait: take them with takeLogLines (the payload is its ID). */
+  onLogReady: (cb: (id: string) => void): Promise<UnlistenFn> => listen<string>('log-ready', (e) => cb(e.payload)),
 }
 
 export type Api = typeof api

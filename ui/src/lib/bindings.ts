@@ -209,12 +209,21 @@ export type ContainerPort = { privatePort: number, publicPort: number | null, pr
  */
 url: string | null, };
 export type ContainerAction = "start" | "stop" | "restart" | "kill" | "pause" | "unpause" | "remove" | "removeWithVolumes";
-export type LogLine = { stream: LogStream, 
+export type LogBatch = { lines: string, ends: Array<number>, 
 /**
- * RFC 3339 with nanoseconds, as Docker stamps it.
+ * Indexes (within this batch) of the lines written to standard error.
  */
-time: string, text: string, };
-export type LogStream = "stdout" | "stderr";
+stderr: Array<number>, };
+export type LogTake = { batch: LogBatch, 
+/**
+ * More lines wait: the view takes them on its next frame.
+ */
+more: boolean, 
+/**
+ * Lines dropped since the last take because the view did not take them (a hidden window
+ * does not draw frames) and the queue was full.
+ */
+dropped: number, };
 export type ImageRow = { id: string, 
 /**
  * `repo:tag`s; empty for a dangling image.
@@ -243,7 +252,6 @@ error: string | null,
  * Set when only these containers changed: the page reloads them, not everything.
  */
 containers: Array<string> | null, };
-export type LogLines = { id: string, lines: Array<LogLine>, };
 export type DiskUsage = { images: UsageRow, containers: UsageRow, volumes: UsageRow, buildCache: UsageRow, 
 /**
  * Each volume's size where Docker measured it (local volumes), by name.
@@ -332,7 +340,7 @@ export const commands = {
   machineDetails: (name: string) => invoke<MachineDetails>('machine_details', { name }),
   listContainers: (name: string, ids: Array<string> | null) => invoke<Array<ContainerRow>>('list_containers', { name, ids }),
   containerAction: (name: string, ids: Array<string>, action: ContainerAction) => invoke<void>('container_action', { name, ids, action }),
-  containerLogs: (name: string, id: string, tail: number | null) => invoke<Array<LogLine>>('container_logs', { name, id, tail }),
+  containerLogs: (name: string, id: string, tail: number | null) => invoke<LogBatch>('container_logs', { name, id, tail }),
   openContainerShell: (name: string, id: string) => invoke<void>('open_container_shell', { name, id }),
   saveContainerLogs: (name: string, id: string) => invoke<string>('save_container_logs', { name, id }),
   inspectContainer: (name: string, id: string) => invoke<string>('inspect_container', { name, id }),
@@ -348,4 +356,5 @@ export const commands = {
   listNetworks: (name: string) => invoke<Array<NetworkRow>>('list_networks', { name }),
   watchMachine: (name: string | null) => invoke<void>('watch_machine', { name }),
   followLogs: (name: string, id: string | null) => invoke<void>('follow_logs', { name, id }),
+  takeLogLines: (id: string) => invoke<LogTake>('take_log_lines', { id }),
 }

@@ -4,8 +4,8 @@
 import type { Boot, ErrorKind, Event, UiError as RustUiError } from './bindings'
 
 export type {
-  AccountView, AddedAccount, AppInfo, Choice, ContainerAction, ContainerPort, ContainerRow, CreateRequest, DockerChanged, LogLines, DriverCard, DriverKind, EngineForm, ErrorKind, Features,
-  DiskUsage, EngineOverview, ImageRow, LogFile, MachineDetails, PullProgress, PullStep, RunRequest, UsageRow, JobDone, JobProgress, Listing, LogLine, LogStream, NetworkRow, VolumeRow, MachineAction, MachineView, NewAccount, OptionKind, OptionSpec, OptionValue,
+  AccountView, AddedAccount, AppInfo, Choice, ContainerAction, ContainerPort, ContainerRow, CreateRequest, DockerChanged, DriverCard, DriverKind, EngineForm, ErrorKind, Features,
+  DiskUsage, EngineOverview, ImageRow, LogFile, MachineDetails, PullProgress, PullStep, RunRequest, UsageRow, JobDone, JobProgress, Listing, LogBatch, LogTake, NetworkRow, VolumeRow, MachineAction, MachineView, NewAccount, OptionKind, OptionSpec, OptionValue,
   ProfileFile, ProfileState, RestartKind, Settings, SwitchMode, Theme, ViewState,
 } from './bindings'
 

@@ -1,6 +1,6 @@
 // A fake of lib/api for component tests: records calls, lets tests fire events.
 import { vi } from 'vitest'
-import type { AccountView, ContainerAction, ContainerRow, DockerChanged, DriverCard, LogLines, Features, PullStep, RunRequest, JobDone, NewAccount, JobProgress, MachineView, OptionSpec, ProfileFile, Settings } from '../lib/types'
+import type { AccountView, ContainerAction, ContainerRow, DockerChanged, DriverCard, Features, LogBatch, PullStep, RunRequest, JobDone, NewAccount, JobProgress, MachineView, OptionSpec, ProfileFile, Settings } from '../lib/types'
 
 /** An option spec with the fields a test does not care about filled in. */
 export function spec(o: Pick<OptionSpec, 'name' | 'kind' | 'label'> & Partial<OptionSpec>): OptionSpec {
@@ -52,12 +52,29 @@ export function machine(name: string, over: Partial<MachineView> = {}): MachineV
   return { name, driver, state: 'Running', url: `tcp://10.0.0.2:2376`, dockerVersion: '20.10.24', error: '', hint: '', active: false, features: features[driver] ?? none, ports: [], shares: [], runningContainers: null, ...over }
 }
 
+/** A container's output line, as Docker gives it. */
+export type Line = { stream: 'stdout' | 'stderr'; time: string; text: string }
+
+/** Lines as the Rust side sends them (LogBatch::of): `TIME TEXT` joined, with where each ends. */
+export function logBatch(lines: Line[]): LogBatch {
+  let raw = ''
+  const ends: number[] = []
+  const stderr: number[] = []
+  lines.forEach((l, i) => {
+    raw += `${i ? '\n' : ''}${l.time} ${l.text}`
+    ends.push(raw.length)
+    if (l.stream === 'stderr') stderr.push(i)
+  })
+  return { lines: raw, ends, stderr }
+}
+
 export function fakeApi() {
-  const handlers = { machines: [] as ((m: MachineView[]) => void)[], progress: [] as ((p: JobProgress) => void)[], done: [] as ((d: JobDone) => void)[], docker: [] as ((c: DockerChanged) => void)[], logs: [] as ((l: LogLines) => void)[], pull: [] as ((p: PullStep) => void)[], open: [] as ((name: string) => void)[] }
+  const handlers = { machines: [] as ((m: MachineView[]) => void)[], progress: [] as ((p: JobProgress) => void)[], done: [] as ((d: JobDone) => void)[], docker: [] as ((c: DockerChanged) => void)[], logs: [] as ((id: string) => void)[], pull: [] as ((p: PullStep) => void)[], open: [] as ((name: string) => void)[] }
   const settings: Settings = { switchMode: 'env', dockerContexts: true, notifications: true, theme: 'system' }
   const profiles: ProfileFile[] = [{ shell: 'bash', path: '/home/u/.bashrc', state: 'absent', reason: null, hint: null, block: '# >>> berth >>>\n. env.sh\n# <<< berth <<<\n', wholeFile: false }]
   const accounts: AccountView[] = []
-  const docker = { containers: [] as ContainerRow[] }
+  // `followed`: lines a followed container wrote that the view has not taken yet.
+  const docker = { containers: [] as ContainerRow[], followed: [] as Line[] }
   const api = {
     listMachines: vi.fn(async () => [] as MachineView[]),
     refresh: vi.fn(async () => [] as MachineView[]),
@@ -105,10 +122,10 @@ export function fakeApi() {
         else docker.containers[i].state = { start: 'running', stop: 'exited', restart: 'running', kill: 'exited', pause: 'paused', unpause: 'running' }[action]
       }
     }),
-    containerLogs: vi.fn(async () => [
-      { stream: 'stdout' as const, time: '2026-12-02T03:00:00.000000001Z', text: 'listening on :80' },
-      { stream: 'stderr' as const, time: '2026-12-02T03:00:01.000000001Z', text: 'warning: no config' },
-    ]),
+    containerLogs: vi.fn(async () => logBatch([
+      { stream: 'stdout', time: '2026-12-02T03:00:00.000000001Z', text: 'listening on :80' },
+      { stream: 'stderr', time: '2026-12-02T03:00:01.000000001Z', text: 'warning: no config' },
+    ])),
     listImages: vi.fn(async () => [{ id: 'sha256:0123456789abcdef', tags: ['berth-test/busybox:latest'], size: 2_100_000, created: 1, containers: 2 }]),
     removeImage: vi.fn(async () => undefined),
     pruneImages: vi.fn(async () => 0),
@@ -119,8 +136,12 @@ export function fakeApi() {
     watchMachine: vi.fn(async () => undefined),
     openContainerShell: vi.fn(async () => undefined),
     followLogs: vi.fn(async () => undefined),
+    takeLogLines: vi.fn(async () => {
+      const lines = docker.followed.splice(0, 5000)
+      return { batch: logBatch(lines), more: docker.followed.length > 0, dropped: 0 }
+    }),
     onDockerChanged: vi.fn(async (cb: (c: DockerChanged) => void) => { handlers.docker.push(cb); return () => {} }),
-    onLogLines: vi.fn(async (cb: (l: LogLines) => void) => { handlers.logs.push(cb); return () => {} }),
+    onLogReady: vi.fn(async (cb: (id: string) => void) => { handlers.logs.push(cb); return () => {} }),
     onOpenMachine: vi.fn(async (cb: (name: string) => void) => { handlers.open.push(cb); return () => {} }),
     onPullProgress: vi.fn(async (cb: (p: PullStep) => void) => { handlers.pull.push(cb); return () => {} }),
     // A pull reports two layers, then finishes; a reference starting with "nowhere" fails as a

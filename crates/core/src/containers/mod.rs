@@ -6,12 +6,11 @@
 use std::collections::HashMap;
 
 use bollard::Docker;
-use bollard::container::LogOutput;
 use bollard::query_parameters::{
     KillContainerOptions, ListContainersOptions, ListImagesOptions, ListNetworksOptions,
-    ListVolumesOptions, LogsOptions, PruneImagesOptions, PruneVolumesOptions,
-    RemoveContainerOptions, RemoveImageOptions, RemoveVolumeOptions, RestartContainerOptions,
-    StartContainerOptions, StopContainerOptions,
+    ListVolumesOptions, PruneImagesOptions, PruneVolumesOptions, RemoveContainerOptions,
+    RemoveImageOptions, RemoveVolumeOptions, RestartContainerOptions, StartContainerOptions,
+    StopContainerOptions,
 };
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -20,8 +19,11 @@ use crate::engine;
 use crate::error::{Error, Result};
 
 pub mod disk;
+pub mod logs;
 pub mod pull;
 pub mod run;
+
+pub use logs::{LogBatch, LogLine, LogStream};
 
 pub use disk::DiskUsage;
 pub use pull::PullProgress;
@@ -268,100 +270,6 @@ fn object_error(kind: &str, id: &str, e: &bollard::errors::Error) -> Error {
         } => Error::invalid(format!("the {kind} \"{id}\" cannot do that now: {message}")),
         _ => engine::describe("the machine", e),
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "lowercase")]
-pub enum LogStream {
-    Stdout,
-    Stderr,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-pub struct LogLine {
-    pub stream: LogStream,
-    /// RFC 3339 with nanoseconds, as Docker stamps it.
-    pub time: String,
-    pub text: String,
-}
-
-fn log_line(out: LogOutput) -> Option<LogLine> {
-    let (stream, bytes) = match out {
-        LogOutput::StdOut { message } => (LogStream::Stdout, message),
-        // A TTY container's output comes as one stream: shown as standard output.
-        LogOutput::Console { message } => (LogStream::Stdout, message),
-        LogOutput::StdErr { message } => (LogStream::Stderr, message),
-        LogOutput::StdIn { .. } => return None,
-    };
-    let text = String::from_utf8_lossy(&bytes);
-    let text = text.strip_suffix('\n').unwrap_or(&text);
-    let (time, text) = text.split_once(' ').unwrap_or(("", text));
-    Some(LogLine {
-        stream,
-        time: time.to_string(),
-        text: text.strip_suffix('\r').unwrap_or(text).to_string(),
-    })
-}
-
-fn logs_options(tail: Option<usize>, follow: bool, since: i64) -> LogsOptions {
-    LogsOptions {
-        follow,
-        stdout: true,
-        stderr: true,
-        timestamps: true,
-        since: since as i32,
-        tail: tail.map(|n| n.to_string()).unwrap_or_else(|| "all".into()),
-        ..Default::default()
-    }
-}
-
-/// The last `tail` lines of a container's output.
-pub async fn logs(docker: &Docker, id: &str, tail: usize) -> Result<Vec<LogLine>> {
-    collect_logs(docker, id, Some(tail)).await
-}
-
-/// Everything a container wrote.
-pub async fn all_logs(docker: &Docker, id: &str) -> Result<Vec<LogLine>> {
-    collect_logs(docker, id, None).await
-}
-
-async fn collect_logs(docker: &Docker, id: &str, tail: Option<usize>) -> Result<Vec<LogLine>> {
-    check_reference(id)?;
-    let mut stream = docker.logs(id, Some(logs_options(tail, false, 0)));
-    let mut lines = Vec::new();
-    while let Some(item) = stream.next().await {
-        let out = item.map_err(|e| object_error("container", id, &e))?;
-        lines.extend(log_line(out));
-    }
-    Ok(lines)
-}
-
-/// Follows a container's output from now on (`since`: Unix seconds, 0 for now), handing each
-/// line to `sink` until the container stops or `sink` returns false.
-pub async fn follow_logs(
-    docker: &Docker,
-    id: &str,
-    since: i64,
-    mut sink: impl FnMut(LogLine) -> bool,
-) -> Result<()> {
-    check_reference(id)?;
-    let since = if since > 0 {
-        since
-    } else {
-        time::OffsetDateTime::now_utc().unix_timestamp()
-    };
-    let mut stream = docker.logs(id, Some(logs_options(Some(0), true, since)));
-    while let Some(item) = stream.next().await {
-        let out = item.map_err(|e| object_error("container", id, &e))?;
-        if let Some(line) = log_line(out)
-            && !sink(line)
-        {
-            break;
-        }
-    }
-    Ok(())
 }
 
 /// What a change touched: a container's state (the page reloads its containers), or images,
@@ -621,17 +529,6 @@ mod tests {
         let c = crate::ops::env::container_shell_command("shop-web-1");
         assert_eq!(&c[..4], ["docker", "exec", "-it", "shop-web-1"]);
         assert!(c[6].contains("exec bash") && c[6].contains("exec sh"));
-    }
-
-    #[test]
-    fn log_lines_keep_their_stream_and_time() {
-        let l = log_line(LogOutput::StdErr {
-            message: "2026-12-02T03:00:00.123456789Z oops: it broke\r\n".into(),
-        })
-        .unwrap();
-        assert_eq!(l.stream, LogStream::Stderr);
-        assert_eq!(l.time, "2026-12-02T03:00:00.123456789Z");
-        assert_eq!(l.text, "oops: it broke");
     }
 
     #[test]

@@ -99,7 +99,7 @@ impl Berth {
     }
 
     pub async fn container_logs(&self, name: &str, id: &str, tail: usize) -> Result<Vec<LogLine>> {
-        containers::logs(&self.docker(name).await?, id, tail).await
+        containers::logs::logs(&self.docker(name).await?, id, tail).await
     }
 
     /// Writes all of a container's output (both streams, time-stamped) to a new file in `dir`;
@@ -110,7 +110,7 @@ impl Berth {
         id: &str,
         dir: &std::path::Path,
     ) -> Result<std::path::PathBuf> {
-        let lines = containers::all_logs(&self.docker(name).await?, id).await?;
+        let lines = containers::logs::all_logs(&self.docker(name).await?, id).await?;
         let stamp = time::OffsetDateTime::now_utc().unix_timestamp();
         let safe: String = id
             .chars()
@@ -146,7 +146,7 @@ impl Berth {
         since: i64,
         sink: impl FnMut(LogLine) -> bool,
     ) -> Result<()> {
-        containers::follow_logs(&self.docker(name).await?, id, since, sink).await
+        containers::logs::follow_logs(&self.docker(name).await?, id, since, sink).await
     }
 
     /// Calls `changed` after each change on the machine's Docker (see
