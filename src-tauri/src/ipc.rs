@@ -257,6 +257,10 @@ fn generate() -> String {
     ] {
         out.push_str(&d);
     }
+    out.push_str(&format!(
+        "\n/** The machine page's name for this computer's own Docker (no machine has it). */\nexport const LOCAL_DOCKER = {:?}\n",
+        berth_core::ops::LOCAL_DOCKER
+    ));
     out.push_str("\n/** One typed function per command of src-tauri/src/commands/. */\nexport const commands = {\n");
     for cmd in table() {
         let params: Vec<String> = cmd

@@ -305,6 +305,8 @@ fn main() {
     let _ = STARTED_MS.set(now_ms());
     // The app shows and switches the host chosen with Berth (the active env file), not whatever
     // DOCKER_HOST the shell that launched it had; terminals it opens source the active file.
+    // (A `unix://` one still names this computer's Docker for the local Docker page.)
+    berth_core::engine::keep_launch_docker_host();
     for v in [
         "DOCKER_HOST",
         "DOCKER_TLS_VERIFY",

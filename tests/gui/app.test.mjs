@@ -48,6 +48,18 @@ const rowText = async (name) => {
 }
 const dockerVersion = (prefix = '') => sh(world, `${prefix} docker version --format '{{.Server.Version}}'`)
 
+/** A one-file busybox image, imported as berth-test/busybox (the test host has no registry)
+ * into the Docker that `dockerEnv` (a shell line) points at. */
+function importBusybox(dockerEnv) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-gui-bb-'))
+  fs.mkdirSync(path.join(dir, 'root/bin'), { recursive: true })
+  fs.copyFileSync('/bin/busybox', path.join(dir, 'root/bin/busybox'))
+  fs.symlinkSync('busybox', path.join(dir, 'root/bin/sh'))
+  const r = sh(world, `tar -cf '${dir}/bb.tar' -C '${dir}/root' . && ${dockerEnv} && docker import '${dir}/bb.tar' berth-test/busybox`)
+  fs.rmSync(dir, { recursive: true, force: true })
+  return r
+}
+
 describe('Berth desktop app', { timeout: 240000 }, () => {
   before(async () => {
     world = makeWorld()
@@ -191,13 +203,7 @@ describe('Berth desktop app', { timeout: 240000 }, () => {
 
   test('the machine page: containers made with the docker CLI, their logs, stopped from the window, live', async () => {
     const d = (cmd) => sh(world, `eval "$('${CLI_BIN}' env gui1)" && docker ${cmd}`)
-    // A one-file busybox image, imported (the test host has no registry).
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-gui-bb-'))
-    fs.mkdirSync(path.join(dir, 'root/bin'), { recursive: true })
-    fs.copyFileSync('/bin/busybox', path.join(dir, 'root/bin/busybox'))
-    fs.symlinkSync('busybox', path.join(dir, 'root/bin/sh'))
-    let r = sh(world, `tar -cf '${dir}/bb.tar' -C '${dir}/root' . && eval "$('${CLI_BIN}' env gui1)" && docker import '${dir}/bb.tar' berth-test/busybox`)
-    fs.rmSync(dir, { recursive: true, force: true })
+    let r = importBusybox(`eval "$('${CLI_BIN}' env gui1)"`)
     assert.equal(r.code, 0, r.text)
     // It writes one more line once told to (a file appears), after its log view is open.
     r = d(`run -d --name talker berth-test/busybox sh -c 'echo hello from talker; echo oops >&2; while [ ! -e /go ]; do busybox sleep 0.2; done; echo written while followed; exec busybox sleep 600'`)
@@ -491,5 +497,36 @@ describe('Berth desktop app', { timeout: 240000 }, () => {
       return state !== 'Checking' && state
     })
     assert.deepEqual(await driver.executeScript('return window.__berthErrors'), [])
+  })
+
+  test('the local Docker page: this computer\'s Docker through its socket, live', async () => {
+    // This computer's Docker, for the app: the test host's dockerd through its Unix socket,
+    // named by DOCKER_HOST (as for rootless Docker or Colima).
+    const socket = path.join(host.state, 'run/docker.sock')
+    assert.ok(fs.existsSync(socket), `${socket} exists`)
+    const env = `export DOCKER_HOST=unix://${socket} DOCKER_TLS_VERIFY= DOCKER_CERT_PATH=`
+    let r = importBusybox(env)
+    assert.equal(r.code, 0, r.text)
+    r = sh(world, `${env} && docker create --name on-this-computer berth-test/busybox true`)
+    assert.equal(r.code, 0, r.text)
+    await driver.quit()
+    world.env.DOCKER_HOST = `unix://${socket}`
+    try {
+      driver = await startApp(world)
+    } finally {
+      delete world.env.DOCKER_HOST
+    }
+    await waitFor('the window', async () => (await driver.findElements(By.xpath("//button[normalize-space()='Local Docker']"))).length === 1, 20000)
+    await button('Local Docker').click()
+    await waitFor('its container', async () => (await driver.findElements(By.css("tr[data-container='on-this-computer']"))).length === 1, 20000)
+      .catch(async (e) => { throw new Error(`${e.message}; the page says: ${await text('main')}`) })
+    assert.match(await text("[aria-label='Engine']"), /Docker 20\.10/)
+    assert.equal((await driver.findElements(By.xpath("//button[@role='tab'][normalize-space()='Machine']"))).length, 0, 'no Machine tab')
+    await screenshot(driver, '14-local-docker')
+    // Live, as a machine's page: removed with the docker CLI, gone from the page.
+    r = sh(world, `${env} && docker rm on-this-computer`)
+    assert.equal(r.code, 0, r.text)
+    await waitFor('gone from the page', async () => (await driver.findElements(By.css("tr[data-container='on-this-computer']"))).length === 0, 10000)
+    await button('← Machines').click()
   })
 })

@@ -1,7 +1,8 @@
 //! The Docker Engine API over mutual TLS (bollard). The TLS configuration trusts only the
 //! machine's own CA (bollard's `connect_with_ssl` would also trust every public root and
 //! re-read the OS store on each call) and is built once per certificate set, so `ls` can
-//! query fifty machines with one configuration.
+//! query fifty machines with one configuration. This computer's own Docker is reached through
+//! its Unix socket instead (`local`).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -16,6 +17,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::certs::MachineCerts;
 use crate::error::{Error, Result};
+
+mod local;
 
 /// Client-side TLS for one certificate set (CA + client cert/key).
 #[derive(Clone)]
@@ -68,9 +71,75 @@ pub struct EngineVersion {
     pub arch: String,
 }
 
+static LAUNCH_DOCKER_HOST: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+
+/// Keeps `DOCKER_HOST` as it is now for [`Endpoint::local`]: the app clears the variable when it
+/// starts (it follows the host chosen with Berth), yet a `unix://` one still says where this
+/// computer's Docker is.
+pub fn keep_launch_docker_host() {
+    let _ = LAUNCH_DOCKER_HOST.set(std::env::var("DOCKER_HOST").ok());
+}
+
+/// Where a Docker API answers: a machine's mutual-TLS endpoint, or this computer's own Docker
+/// through its socket (the machine page's "local Docker").
+#[derive(Clone)]
+pub enum Endpoint {
+    Tls {
+        url: String,
+        tls: EngineTls,
+    },
+    /// A Unix socket's path.
+    Local {
+        socket: String,
+    },
+}
+
+impl Endpoint {
+    /// This computer's Docker: `DOCKER_HOST` when it names a Unix socket (rootless Docker,
+    /// Docker Desktop, Colima), else the default socket, as the docker CLI's default context.
+    pub fn local() -> Endpoint {
+        let host = LAUNCH_DOCKER_HOST
+            .get()
+            .cloned()
+            .unwrap_or_else(|| std::env::var("DOCKER_HOST").ok());
+        Self::local_from(host.as_deref())
+    }
+
+    fn local_from(docker_host: Option<&str>) -> Endpoint {
+        let socket = docker_host
+            .and_then(|h| h.strip_prefix("unix://"))
+            .filter(|p| !p.is_empty())
+            .unwrap_or("/var/run/docker.sock");
+        Endpoint::Local {
+            socket: socket.to_string(),
+        }
+    }
+
+    /// The URL error messages name.
+    pub fn url(&self) -> String {
+        match self {
+            Endpoint::Tls { url, .. } => url.clone(),
+            Endpoint::Local { socket } => format!("unix://{socket}"),
+        }
+    }
+
+    /// A Docker client for it, negotiated down to the daemon's API version.
+    pub async fn connect(&self, timeout: Duration) -> Result<Docker> {
+        match self {
+            Endpoint::Tls { url, tls } => connect(url, tls, timeout).await,
+            Endpoint::Local { socket } => {
+                negotiated(local::client(socket, timeout)?, &self.url(), timeout).await
+            }
+        }
+    }
+}
+
 /// A Docker client for `url` (`tcp://host:port`), negotiated down to the daemon's API version.
 pub async fn connect(url: &str, tls: &EngineTls, timeout: Duration) -> Result<Docker> {
-    let docker = client(url, tls, timeout)?;
+    negotiated(client(url, tls, timeout)?, url, timeout).await
+}
+
+async fn negotiated(docker: Docker, url: &str, timeout: Duration) -> Result<Docker> {
     match tokio::time::timeout(timeout, docker.negotiate_version()).await {
         Err(_) => Err(Error::timeout(format!(
             "the Docker API at {url} did not answer within {} s",
@@ -105,10 +174,23 @@ fn host_port(url: &str) -> &str {
 /// A client without version negotiation (one round trip less): enough for `/version`, which
 /// every daemon answers whatever the client's API version.
 fn client(url: &str, tls: &EngineTls, timeout: Duration) -> Result<Docker> {
+    over(
+        https_connector(tls, timeout),
+        format!("https://{}", host_port(url)),
+        url,
+        timeout,
+    )
+}
+
+/// bollard over our own hyper client with `connector`, its requests sent to `base`.
+fn over<C>(connector: C, base: String, url: &str, timeout: Duration) -> Result<Docker>
+where
+    C: hyper_util::client::legacy::connect::Connect + Clone + Send + Sync + 'static,
+{
     let client = Arc::new(
         Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(1)
-            .build(https_connector(tls, timeout)),
+            .build(connector),
     );
     let transport = move |req: bollard::BollardRequest| {
         let client = client.clone();
@@ -121,7 +203,7 @@ fn client(url: &str, tls: &EngineTls, timeout: Duration) -> Result<Docker> {
     };
     Docker::connect_with_custom_transport(
         transport,
-        Some(format!("https://{}", host_port(url))),
+        Some(base),
         timeout.as_secs().max(1),
         bollard::API_DEFAULT_VERSION,
     )
@@ -138,6 +220,9 @@ pub fn describe(url: &str, e: &bollard::errors::Error) -> Error {
         source = s.source();
     }
     let lower = text.to_lowercase();
+    if url.starts_with("unix://") {
+        return local::describe(url, &lower, text);
+    }
     if lower.contains("notvalidforname") || lower.contains("not valid for") {
         Error::engine(format!(
             "the Docker daemon at {url} presented a certificate for another address ({text})"
@@ -201,14 +286,13 @@ async fn get(
 /// The Docker API's JSON at `path` as the daemon wrote it, every field kept (bollard's models
 /// follow the newest API and drop what older daemons say: `docker inspect` must show it all).
 /// A 404 is NotFound with Docker's message.
-pub async fn get_json(
-    url: &str,
-    tls: &EngineTls,
-    path: &str,
-    timeout: Duration,
-) -> Result<serde_json::Value> {
+pub async fn get_json(ep: &Endpoint, path: &str, timeout: Duration) -> Result<serde_json::Value> {
     use http_body_util::BodyExt;
-    let resp = get(url, tls, path, timeout).await?;
+    let resp = match ep {
+        Endpoint::Tls { url, tls } => get(url, tls, path, timeout).await?,
+        Endpoint::Local { socket } => local::get(socket, path, timeout).await?,
+    };
+    let url = &ep.url();
     let status = resp.status();
     let body = tokio::time::timeout(timeout, resp.into_body().collect())
         .await

@@ -1,6 +1,7 @@
 import { render, screen, within } from '@testing-library/svelte'
 import userEvent from '@testing-library/user-event'
 import { beforeEach, describe, expect, it, vi } from 'vitest'
+import { LOCAL_DOCKER } from '../lib/bindings'
 import { container, fakeApi, logBatch } from '../test/fakes'
 
 const fake = fakeApi()
@@ -187,6 +188,14 @@ describe('MachinePage', () => {
     expect(await within(logs).findByText('Saved to /home/me/Downloads/dev-id-web-1.log')).toBeInTheDocument()
     await user.click(screen.getByRole('tab', { name: /Volumes/ }))
     expect(screen.getByText('5.0 MB')).toBeInTheDocument()
+  })
+
+  it('shows this computer\'s Docker as a machine, without a Machine tab', async () => {
+    render(MachinePage, { name: LOCAL_DOCKER, onback: vi.fn() })
+    expect(await screen.findByText('web')).toBeInTheDocument()
+    expect(fake.api.listContainers).toHaveBeenCalledWith('local Docker', null)
+    expect(screen.getByRole('tab', { name: /Containers/ })).toBeInTheDocument()
+    expect(screen.queryByRole('tab', { name: 'Machine' })).toBeNull()
   })
 
   it('shows where the machine runs, its logs and the row menu\'s actions', async () => {

@@ -309,6 +309,9 @@ volumes: Array<string>,
  */
 env: Array<string>, };
 
+/** The machine page's name for this computer's own Docker (no machine has it). */
+export const LOCAL_DOCKER = "local Docker"
+
 /** One typed function per command of src-tauri/src/commands/. */
 export const commands = {
   listMachines: () => invoke<Array<MachineView>>('list_machines'),

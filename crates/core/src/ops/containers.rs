@@ -11,7 +11,7 @@ use crate::containers::{
     self, ContainerAction, ContainerRow, DiskUsage, EngineOverview, ImageRow, LogLine, NetworkRow,
     PortLinks, PullProgress, RunRequest, VolumeRow,
 };
-use crate::engine::{self, EngineTls};
+use crate::engine::{self, Endpoint, EngineTls};
 use crate::error::Result;
 
 /// Docker clients by machine name, with what they were made for.
@@ -34,6 +34,9 @@ fn client_key(url: &str, dir: &std::path::Path) -> String {
     )
 }
 
+/// The page's name for this computer's own Docker. Never a machine's: names have no spaces.
+pub const LOCAL_DOCKER: &str = "local Docker";
+
 /// How long the machine's Docker gets to answer a page's request.
 const ENGINE_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -42,8 +45,11 @@ impl Berth {
     /// certificates are the same (a page reloads on every event: each new client costs a TLS
     /// handshake and a version round trip), else a new one.
     pub async fn docker(&self, name: &str) -> Result<Docker> {
-        let (url, tls) = self.engine_endpoint(name)?;
-        let key = client_key(&url, &self.store.machine_dir(name));
+        let ep = self.endpoint(name)?;
+        let key = match &ep {
+            Endpoint::Tls { url, .. } => client_key(url, &self.store.machine_dir(name)),
+            Endpoint::Local { .. } => ep.url(),
+        };
         if let Some((k, d)) = self
             .docker_clients
             .lock()
@@ -53,24 +59,34 @@ impl Berth {
         {
             return Ok(d);
         }
-        let d = engine::connect(&url, &tls, ENGINE_TIMEOUT).await?;
+        let d = ep.connect(ENGINE_TIMEOUT).await?;
         if let Ok(mut c) = self.docker_clients.lock() {
             c.insert(name.to_string(), (key, d.clone()));
         }
         Ok(d)
     }
 
-    /// The machine's Docker URL and the client's TLS for it.
-    fn engine_endpoint(&self, name: &str) -> Result<(String, EngineTls)> {
+    /// Where the machine's Docker answers (its URL and the client's TLS for it), or, for
+    /// [`LOCAL_DOCKER`], this computer's Docker socket.
+    fn endpoint(&self, name: &str) -> Result<Endpoint> {
+        if name == LOCAL_DOCKER {
+            return Ok(Endpoint::local());
+        }
         let (_, d) = self.load_ready(name)?;
         let url = d.engine_url()?;
         let tls = EngineTls::from_machine_dir(&self.store.machine_dir(name))?;
-        Ok((url, tls))
+        Ok(Endpoint::Tls { url, tls })
     }
 
     /// Where the machine's published ports answer from here: its address, and the ports its
     /// port agent forwards to 127.0.0.1.
     fn port_links(&self, name: &str) -> PortLinks {
+        if name == LOCAL_DOCKER {
+            return PortLinks {
+                machine_host: "127.0.0.1".into(),
+                forwarded: vec![],
+            };
+        }
         let dir = self.store.machine_dir(name);
         PortLinks {
             machine_host: self.ip(name).unwrap_or_default(),
@@ -205,10 +221,8 @@ impl Berth {
     /// A container's `docker inspect` JSON, every field the daemon gave, indented.
     pub async fn inspect_container(&self, name: &str, id: &str) -> Result<String> {
         containers::check_reference(id)?;
-        let (url, tls) = self.engine_endpoint(name)?;
         let json = engine::get_json(
-            &url,
-            &tls,
+            &self.endpoint(name)?,
             &format!("/containers/{id}/json"),
             ENGINE_TIMEOUT,
         )
@@ -225,16 +239,15 @@ impl Berth {
 
     /// How many containers run on the machine (one cheap listing: the tray shows it).
     pub async fn running_containers(&self, name: &str) -> Result<u32> {
-        let (url, tls) = self.engine_endpoint(name)?;
-        let running = engine::get_json(&url, &tls, "/containers/json", ENGINE_TIMEOUT).await?;
+        let running =
+            engine::get_json(&self.endpoint(name)?, "/containers/json", ENGINE_TIMEOUT).await?;
         Ok(running.as_array().map_or(0, |a| a.len() as u32))
     }
 
     /// What Docker's objects take on the machine's disk (`docker system df`).
     pub async fn disk_usage(&self, name: &str) -> Result<DiskUsage> {
-        let (url, tls) = self.engine_endpoint(name)?;
         // Docker measures volumes and container layers for this: slower than a listing.
-        let df = engine::get_json(&url, &tls, "/system/df", ENGINE_TIMEOUT * 4).await?;
+        let df = engine::get_json(&self.endpoint(name)?, "/system/df", ENGINE_TIMEOUT * 4).await?;
         Ok(containers::disk::parse(&df))
     }
 

@@ -97,9 +97,18 @@ impl Berth {
         id: &str,
         progress: &ProgressRef,
     ) -> Result<crate::terminal::Launch> {
-        crate::names::validate_machine_name(name)?;
         crate::containers::check_reference(id)?;
-        let env = self.env_vars(name, false, progress).await?;
+        let env = if name == super::containers::LOCAL_DOCKER {
+            // Whatever machine the user's shells point at: this computer's Docker.
+            vec![
+                ("DOCKER_HOST".into(), crate::engine::Endpoint::local().url()),
+                ("DOCKER_TLS_VERIFY".into(), String::new()),
+                ("DOCKER_CERT_PATH".into(), String::new()),
+            ]
+        } else {
+            crate::names::validate_machine_name(name)?;
+            self.env_vars(name, false, progress).await?
+        };
         crate::terminal::launch_for(env, container_shell_command(id))
     }
 

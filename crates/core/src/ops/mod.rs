@@ -13,6 +13,7 @@ use crate::ssh::{self, HostKeyPolicy, SshSession};
 use crate::store::{MachineLock, Store};
 
 mod containers;
+pub use containers::LOCAL_DOCKER;
 mod create;
 pub mod details;
 pub mod env;
