@@ -110,6 +110,12 @@ pub fn model(machines: &[MachineView]) -> Vec<Entry> {
             items: machines
                 .iter()
                 .map(|v| (format!("page:{}", v.name), format!("Open {}", v.name), true))
+                // This computer's own Docker has a page too.
+                .chain(std::iter::once((
+                    format!("page:{}", berth_core::ops::LOCAL_DOCKER),
+                    format!("Open {}", berth_core::ops::LOCAL_DOCKER),
+                    true,
+                )))
                 .collect(),
         });
     }
@@ -190,10 +196,15 @@ mod tests {
             label: "Open machine page".into(),
             items: vec![
                 ("page:dev".into(), "Open dev".into(), true),
-                ("page:vm".into(), "Open vm".into(), true)
+                ("page:vm".into(), "Open vm".into(), true),
+                ("page:local Docker".into(), "Open local Docker".into(), true)
             ]
         }));
         assert_eq!(parse("page:vm"), Some(Action::OpenMachine("vm".into())));
+        assert_eq!(
+            parse("page:local Docker"),
+            Some(Action::OpenMachine("local Docker".into()))
+        );
         assert!(menu.contains(&Entry::Item {
             id: "local".into(),
             label: "Use local Docker".into(),
