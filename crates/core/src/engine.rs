@@ -128,7 +128,8 @@ impl Endpoint {
         match self {
             Endpoint::Tls { url, tls } => connect(url, tls, timeout).await,
             Endpoint::Local { socket } => {
-                negotiated(local::client(socket, timeout)?, &self.url(), timeout).await
+                let url = self.url();
+                negotiated(local::client(socket, &url, timeout)?, &url, timeout).await
             }
         }
     }
@@ -262,17 +263,31 @@ async fn get(
     path: &str,
     timeout: Duration,
 ) -> Result<hyper::Response<hyper::body::Incoming>> {
-    let client: Client<Https, http_body_util::Empty<bytes::Bytes>> =
-        Client::builder(TokioExecutor::new()).build(https_connector(tls, timeout));
     let uri: hyper::Uri = format!("https://{}{path}", host_port(url))
         .parse()
         .map_err(|e| Error::invalid(format!("\"{url}\" is not a Docker URL: {e}")))?;
+    send_get(https_connector(tls, timeout), uri, url, timeout).await
+}
+
+/// Sends one GET of `uri` through `connector`; errors name the API as `url`.
+async fn send_get<C>(
+    connector: C,
+    uri: hyper::Uri,
+    url: &str,
+    timeout: Duration,
+) -> Result<hyper::Response<hyper::body::Incoming>>
+where
+    C: hyper_util::client::legacy::connect::Connect + Clone + Send + Sync + 'static,
+{
+    let client: Client<C, http_body_util::Empty<bytes::Bytes>> =
+        Client::builder(TokioExecutor::new()).build(connector);
     let req = hyper::Request::get(uri)
         .body(http_body_util::Empty::new())
         .map_err(|e| Error::engine(e.to_string()))?;
     match tokio::time::timeout(timeout, client.request(req)).await {
         Err(_) => Err(Error::timeout(format!(
-            "the Docker API at {url} did not answer within {} s",
+            "{} did not answer within {} s",
+            api_name(url),
             timeout.as_secs_f32()
         ))),
         Ok(Err(e)) => Err(describe(
@@ -283,6 +298,15 @@ async fn get(
     }
 }
 
+/// How messages name the Docker API at `url`.
+fn api_name(url: &str) -> String {
+    if url.starts_with("unix://") {
+        format!("this computer's Docker ({url})")
+    } else {
+        format!("the Docker API at {url}")
+    }
+}
+
 /// The Docker API's JSON at `path` as the daemon wrote it, every field kept (bollard's models
 /// follow the newest API and drop what older daemons say: `docker inspect` must show it all).
 /// A 404 is NotFound with Docker's message.
@@ -290,7 +314,7 @@ pub async fn get_json(ep: &Endpoint, path: &str, timeout: Duration) -> Result<se
     use http_body_util::BodyExt;
     let resp = match ep {
         Endpoint::Tls { url, tls } => get(url, tls, path, timeout).await?,
-        Endpoint::Local { socket } => local::get(socket, path, timeout).await?,
+        Endpoint::Local { socket } => local::get(socket, &ep.url(), path, timeout).await?,
     };
     let url = &ep.url();
     let status = resp.status();

@@ -8,14 +8,13 @@ use bollard::Docker;
 use crate::error::{Error, Result};
 
 #[cfg(unix)]
-pub(super) fn client(socket: &str, timeout: Duration) -> Result<Docker> {
+pub(super) fn client(socket: &str, url: &str, timeout: Duration) -> Result<Docker> {
     // hyperlocal's URIs carry the socket's path, hex-encoded, as their host.
     let base: hyper::Uri = hyperlocal::Uri::new(socket, "/").into();
-    let url = format!("unix://{socket}");
     super::over(
         hyperlocal::UnixConnector,
         base.to_string().trim_end_matches('/').to_string(),
-        &url,
+        url,
         timeout,
     )
 }
@@ -23,38 +22,23 @@ pub(super) fn client(socket: &str, timeout: Duration) -> Result<Docker> {
 #[cfg(unix)]
 pub(super) async fn get(
     socket: &str,
+    url: &str,
     path: &str,
     timeout: Duration,
 ) -> Result<hyper::Response<hyper::body::Incoming>> {
-    use hyper_util::client::legacy::Client;
-    use hyper_util::rt::TokioExecutor;
-    let client: Client<hyperlocal::UnixConnector, http_body_util::Empty<bytes::Bytes>> =
-        Client::builder(TokioExecutor::new()).build(hyperlocal::UnixConnector);
-    let req = hyper::Request::get(hyper::Uri::from(hyperlocal::Uri::new(socket, path)))
-        .body(http_body_util::Empty::new())
-        .map_err(|e| Error::engine(e.to_string()))?;
-    let url = format!("unix://{socket}");
-    match tokio::time::timeout(timeout, client.request(req)).await {
-        Err(_) => Err(Error::timeout(format!(
-            "this computer's Docker ({url}) did not answer within {} s",
-            timeout.as_secs_f32()
-        ))),
-        Ok(Err(e)) => Err(super::describe(
-            &url,
-            &bollard::errors::Error::HyperLegacyError { err: e },
-        )),
-        Ok(Ok(r)) => Ok(r),
-    }
+    let uri = hyperlocal::Uri::new(socket, path).into();
+    super::send_get(hyperlocal::UnixConnector, uri, url, timeout).await
 }
 
 #[cfg(not(unix))]
-pub(super) fn client(_socket: &str, _timeout: Duration) -> Result<Docker> {
+pub(super) fn client(_socket: &str, _url: &str, _timeout: Duration) -> Result<Docker> {
     Err(unsupported())
 }
 
 #[cfg(not(unix))]
 pub(super) async fn get(
     _socket: &str,
+    _url: &str,
     _path: &str,
     _timeout: Duration,
 ) -> Result<hyper::Response<hyper::body::Incoming>> {
